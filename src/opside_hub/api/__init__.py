@@ -1,0 +1,1 @@
+"""Composition of the HTTP API: router tree, dependency aliases, error handlers."""

@@ -1,0 +1,24 @@
+"""The router tree. Every domain router is mounted under `/api` and `/api/v1` (DESIGN §3).
+
+Routers are authenticated unless they say otherwise: `private` routers get `CurrentUser` as a
+router-level dependency; `public` ones (OAuth callbacks, webhooks) declare why they are public.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends
+
+from opside_hub.api.deps import get_current_user
+from opside_hub.api.errors_doc import ERROR_RESPONSES
+from opside_hub.auth.endpoints import router as auth_router
+
+API_PREFIXES = ("/api", "/api/v1")
+
+private = APIRouter(dependencies=[Depends(get_current_user)], responses=ERROR_RESPONSES)
+private.include_router(auth_router)
+
+public = APIRouter(responses=ERROR_RESPONSES)
+
+api_router = APIRouter()
+api_router.include_router(private)
+api_router.include_router(public)

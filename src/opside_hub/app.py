@@ -1,0 +1,90 @@
+"""The application factory: middleware, routers, and the lifespan that owns the runtime."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from opside_hub import __version__
+from opside_hub.api.errors import register_error_handlers
+from opside_hub.api.router import API_PREFIXES, api_router
+from opside_hub.config import Settings, get_settings, validate_for_production
+from opside_hub.core.logging import configure_logging, get_logger
+from opside_hub.core.middleware import (
+    BodySizeLimitMiddleware,
+    RequestContextMiddleware,
+    SecurityHeadersMiddleware,
+)
+from opside_hub.core.ratelimit import RateLimiter, RateLimitMiddleware
+from opside_hub.runtime import Runtime
+from opside_hub.system.endpoints import router as system_router
+from opside_hub.worker import build_worker, stop_worker
+
+log = get_logger(__name__)
+
+
+def create_app(settings: Settings | None = None, *, configure_logs: bool = True) -> FastAPI:
+    settings = settings or get_settings()
+    validate_for_production(settings)
+    if configure_logs:
+        configure_logging(json=settings.is_production, level=settings.log_level)
+    limiter = RateLimiter(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        runtime = await Runtime.start(settings)
+        limiter.attach(runtime.redis_server)
+        app.state.runtime = runtime
+        worker = build_worker(runtime) if settings.worker_in_api else None
+        worker_run = asyncio.create_task(worker.start()) if worker else None
+        log.info(
+            "app.started",
+            version=__version__,
+            env=settings.app_env.value,
+            providers=settings.provider_mode.value,
+            database="sqlite" if settings.db.is_sqlite else "postgresql",
+            redis="embedded" if runtime.redis_server.embedded else "external",
+            worker_in_process=worker is not None,
+        )
+        try:
+            yield
+        finally:
+            if worker and worker_run:
+                await stop_worker(worker)
+                await worker_run
+            await runtime.stop()
+            log.info("app.stopped")
+
+    app = FastAPI(
+        title="Opside Integrations Hub",
+        version=__version__,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    register_error_handlers(app)
+    app.include_router(system_router)
+    for prefix in API_PREFIXES:
+        app.include_router(api_router, prefix=prefix)
+
+    # Added innermost first: a request passes RequestContext → SecurityHeaders → CORS →
+    # BodySizeLimit → RateLimit → routes.
+    app.add_middleware(RateLimitMiddleware, settings=settings, limiter=limiter)
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=settings.cors_origins,
+        allow_credentials=True,
+        allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
+        allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
+        expose_headers=["X-Request-ID", "Retry-After"],
+        max_age=600,
+    )
+    app.add_middleware(SecurityHeadersMiddleware, hsts=settings.is_production)
+    app.add_middleware(RequestContextMiddleware)
+    return app

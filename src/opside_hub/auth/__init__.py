@@ -1,0 +1,1 @@
+"""User authentication (JWT) and provisioning."""

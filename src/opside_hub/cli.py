@@ -1,0 +1,105 @@
+"""`opside-hub`: serve, worker, migrate, token."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated
+
+import typer
+
+from opside_hub.config import (
+    ConfigurationError,
+    Settings,
+    get_settings,
+    validate_for_production,
+)
+from opside_hub.core.logging import configure_logging
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help="Opside Integrations Hub")
+
+
+def _settings_or_exit() -> Settings:
+    settings = get_settings()
+    try:
+        validate_for_production(settings)
+    except ConfigurationError as exc:
+        typer.secho(str(exc), err=True, fg=typer.colors.RED)
+        raise typer.Exit(2) from exc
+    configure_logging(json=settings.is_production, level=settings.log_level)
+    return settings
+
+
+@app.command()
+def serve(
+    host: Annotated[
+        str | None, typer.Option(help="Bind address (default HOST or 127.0.0.1)")
+    ] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default PORT or 3000)")] = None,
+    migrate: Annotated[bool, typer.Option(help="Apply migrations before serving")] = False,
+) -> None:
+    """Run the API (and, with the embedded default, the worker in the same process)."""
+    import uvicorn
+
+    from opside_hub.app import create_app
+    from opside_hub.db.migrate import upgrade
+
+    settings = _settings_or_exit()
+    if migrate:
+        upgrade(settings.db.effective_url)
+    config = uvicorn.Config(
+        create_app(settings, configure_logs=False),
+        host=host or settings.host,
+        port=port or settings.port,
+        log_config=None,
+        # X-Forwarded-For is read by our own middleware, only from TRUSTED_PROXIES.
+        proxy_headers=False,
+        server_header=False,
+        access_log=False,  # RequestContextMiddleware logs each request with its id
+    )
+    uvicorn.Server(config).run()
+
+
+@app.command()
+def worker(
+    concurrency: Annotated[int, typer.Option(min=1, help="Jobs run at once")] = 10,
+) -> None:
+    """Run a worker process: jobs and schedules, until SIGINT/SIGTERM (graceful)."""
+    from opside_hub.worker import run_worker
+
+    asyncio.run(run_worker(_settings_or_exit(), concurrency=concurrency))
+
+
+@app.command()
+def migrate(
+    revision: Annotated[str, typer.Argument(help="Target revision")] = "head",
+    down: Annotated[bool, typer.Option("--down", help="Downgrade to REVISION instead")] = False,
+) -> None:
+    """Apply (or revert) database migrations."""
+    from opside_hub.db.migrate import downgrade, upgrade
+
+    url = _settings_or_exit().db.effective_url
+    (downgrade if down else upgrade)(url, revision)
+    typer.echo(f"database at {'base' if down and revision == 'base' else revision}")
+
+
+@app.command()
+def token(
+    user: Annotated[str, typer.Option("--user", help="User id (the JWT `sub`)")],
+    email: Annotated[str | None, typer.Option(help="Email claim")] = None,
+) -> None:
+    """Print a development user JWT signed with JWT_SECRET (refused in production)."""
+    from opside_hub.auth.service import create_user_token
+
+    settings = get_settings()
+    if settings.is_production:
+        typer.secho(
+            "refused: development tokens are not issued in production",
+            err=True,
+            fg=typer.colors.RED,
+        )
+        raise typer.Exit(2)
+    typer.echo(create_user_token(user, settings.auth, email=email))
+
+
+def main() -> None:
+    app()

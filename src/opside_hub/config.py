@@ -1,0 +1,280 @@
+"""Settings, grouped by domain, read from the environment and `.env`.
+
+The environment names are the outside contract (DESIGN §3): each field names its variable
+explicitly with `validation_alias`, so a group can use short attribute names
+(`settings.amazon.client_id`) while the operator keeps writing `AMAZON_CLIENT_ID`.
+
+With no variables at all the service runs the embedded default: SQLite under `./data/`, an
+embedded Redis, and the sandbox providers mounted on this same server. `APP_ENV=production`
+refuses that default; `validate_for_production` names every variable that is wrong.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from enum import StrEnum
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+DATA_DIR = Path("data")
+WEAK_SECRETS = frozenset(
+    {"", "secret", "changeme", "change-me", "password", "your-secret-key", "jwt-secret"}
+)
+MIN_SECRET_BYTES = 32
+
+
+class AppEnv(StrEnum):
+    development = "development"
+    test = "test"
+    production = "production"
+
+
+class ProviderMode(StrEnum):
+    sandbox = "sandbox"
+    live = "live"
+
+
+class _Group(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=True
+    )
+
+
+def _env(name: str, *aliases: str) -> Any:
+    return AliasChoices(name, *aliases)
+
+
+class DatabaseSettings(_Group):
+    url: str = Field("", validation_alias=_env("DATABASE_URL"))
+    echo: bool = Field(False, validation_alias=_env("DATABASE_ECHO"))
+    pool_size: int = Field(10, validation_alias=_env("DATABASE_POOL_SIZE"))
+
+    @property
+    def effective_url(self) -> str:
+        """The SQLAlchemy async URL; plain `postgres://` URLs (Supabase, Heroku) are adapted."""
+        url = self.url or f"sqlite+aiosqlite:///{DATA_DIR / 'opside-hub.db'}"
+        for prefix in ("postgres://", "postgresql://"):
+            if url.startswith(prefix):
+                return "postgresql+asyncpg://" + url.removeprefix(prefix)
+        if url.startswith("sqlite://"):
+            return "sqlite+aiosqlite://" + url.removeprefix("sqlite://")
+        return url
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.effective_url.startswith("sqlite")
+
+
+class RedisSettings(_Group):
+    url: str = Field("", validation_alias=_env("REDIS_URL"))
+    namespace: str = Field("opside", validation_alias=_env("REDIS_NAMESPACE"))
+    embedded_path: Path = Field(DATA_DIR / "redis.db", validation_alias=_env("EMBEDDED_REDIS_PATH"))
+
+    @property
+    def embedded(self) -> bool:
+        return not self.url
+
+
+class AuthSettings(_Group):
+    jwt_secret: SecretStr = Field(SecretStr(""), validation_alias=_env("JWT_SECRET"))
+    jwt_expires_in: str = Field("7d", validation_alias=_env("JWT_EXPIRES_IN"))
+    jwt_audiences: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["authenticated"], validation_alias=_env("JWT_AUDIENCES")
+    )
+    max_token_bytes: int = 8192
+
+    @field_validator("jwt_audiences", mode="before")
+    @classmethod
+    def _split(cls, value: object) -> object:
+        return _split_csv(value)
+
+
+class VaultSettings(_Group):
+    encryption_key: SecretStr = Field(SecretStr(""), validation_alias=_env("ENCRYPTION_KEY"))
+
+
+class AmazonSettings(_Group):
+    client_id: str = Field("", validation_alias=_env("AMAZON_CLIENT_ID"))
+    client_secret: SecretStr = Field(SecretStr(""), validation_alias=_env("AMAZON_CLIENT_SECRET"))
+    redirect_uri: str = Field("", validation_alias=_env("AMAZON_REDIRECT_URI"))
+    app_id: str = Field("", validation_alias=_env("AMAZON_APP_ID"))
+    marketplace_id: str = Field("ATVPDKIKX0DER", validation_alias=_env("AMAZON_MARKETPLACE_ID"))
+    consent_url: str = Field("", validation_alias=_env("AMAZON_CONSENT_URL"))
+    lwa_token_url: str = Field("", validation_alias=_env("AMAZON_LWA_TOKEN_URL"))
+    spapi_base_url: str = Field("", validation_alias=_env("AMAZON_SPAPI_BASE_URL"))
+    backfill_days: int = Field(540, validation_alias=_env("AMAZON_BACKFILL_DAYS"))
+    draft_app: bool = Field(False, validation_alias=_env("AMAZON_DRAFT_APP"))
+
+
+class GmailSettings(_Group):
+    client_id: str = Field("", validation_alias=_env("GMAIL_CLIENT_ID"))
+    client_secret: SecretStr = Field(SecretStr(""), validation_alias=_env("GMAIL_CLIENT_SECRET"))
+    redirect_uri: str = Field("", validation_alias=_env("GMAIL_REDIRECT_URI"))
+    auth_url: str = Field("", validation_alias=_env("GOOGLE_AUTH_URL"))
+    token_url: str = Field("", validation_alias=_env("GOOGLE_TOKEN_URL"))
+    revoke_url: str = Field("", validation_alias=_env("GOOGLE_REVOKE_URL"))
+    api_base_url: str = Field("", validation_alias=_env("GMAIL_API_BASE_URL"))
+
+
+class StripeSettings(_Group):
+    client_id: str = Field("", validation_alias=_env("STRIPE_CLIENT_ID"))
+    client_secret: SecretStr = Field(
+        SecretStr(""), validation_alias=_env("STRIPE_CLIENT_SECRET", "STRIPE_SECRET_KEY")
+    )
+    redirect_uri: str = Field("", validation_alias=_env("STRIPE_REDIRECT_URI"))
+    webhook_secret: SecretStr = Field(SecretStr(""), validation_alias=_env("STRIPE_WEBHOOK_SECRET"))
+    api_base_url: str = Field("", validation_alias=_env("STRIPE_API_BASE_URL"))
+    connect_base_url: str = Field("", validation_alias=_env("STRIPE_CONNECT_BASE_URL"))
+
+
+class EvidenceSettings(_Group):
+    """The evidence (refund engine) service reached with short-lived service JWTs."""
+
+    api_url: str = Field("", validation_alias=_env("PYTHON_API_URL"))
+    jwt_secret: SecretStr = Field(SecretStr(""), validation_alias=_env("PYTHON_API_JWT_SECRET"))
+    jwt_ttl: str = Field("5m", validation_alias=_env("PYTHON_API_JWT_TTL"))
+    service_name: str = Field(
+        "integrations-backend", validation_alias=_env("PYTHON_API_SERVICE_NAME")
+    )
+
+
+class Settings(_Group):
+    app_env: AppEnv = Field(AppEnv.development, validation_alias=_env("APP_ENV", "NODE_ENV"))
+    port: int = Field(3000, validation_alias=_env("PORT"))
+    host: str = Field("127.0.0.1", validation_alias=_env("HOST"))
+    public_url: str = Field("", validation_alias=_env("PUBLIC_URL"))
+    provider_mode: ProviderMode = Field(
+        ProviderMode.sandbox, validation_alias=_env("PROVIDER_MODE")
+    )
+    frontend_url: str = Field("", validation_alias=_env("FRONTEND_URL"))
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, validation_alias=_env("CORS_ORIGINS")
+    )
+    rate_limit_per_user: str = Field("600/minute", validation_alias=_env("RATE_LIMIT_PER_USER"))
+    rate_limit_per_ip: str = Field("1200/minute", validation_alias=_env("RATE_LIMIT_PER_IP"))
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, validation_alias=_env("TRUSTED_PROXIES")
+    )
+    max_body_bytes: int = Field(2 * 1024 * 1024, validation_alias=_env("MAX_BODY_BYTES"))
+    run_worker_in_api: bool | None = Field(None, validation_alias=_env("RUN_WORKER_IN_API"))
+    log_level: str = Field("INFO", validation_alias=_env("LOG_LEVEL"))
+
+    db: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    redis: RedisSettings = Field(default_factory=RedisSettings)
+    auth: AuthSettings = Field(default_factory=AuthSettings)
+    vault: VaultSettings = Field(default_factory=VaultSettings)
+    amazon: AmazonSettings = Field(default_factory=AmazonSettings)
+    gmail: GmailSettings = Field(default_factory=GmailSettings)
+    stripe: StripeSettings = Field(default_factory=StripeSettings)
+    evidence: EvidenceSettings = Field(default_factory=EvidenceSettings)
+
+    @field_validator("cors_origins", "trusted_proxies", mode="before")
+    @classmethod
+    def _split(cls, value: object) -> object:
+        return _split_csv(value)
+
+    @property
+    def is_production(self) -> bool:
+        return self.app_env is AppEnv.production
+
+    @property
+    def sandbox(self) -> bool:
+        return self.provider_mode is ProviderMode.sandbox
+
+    @property
+    def base_url(self) -> str:
+        """Where this server is reached from a browser (sandbox redirects, OAuth callbacks)."""
+        return (self.public_url or f"http://localhost:{self.port}").rstrip("/")
+
+    @property
+    def worker_in_api(self) -> bool:
+        """Embedded mode runs the worker inside the API process unless told otherwise."""
+        if self.run_worker_in_api is not None:
+            return self.run_worker_in_api
+        return self.redis.embedded
+
+    def production_problems(self) -> list[str]:
+        """Every reason this configuration is unfit for production, each naming its variable."""
+        problems: list[str] = []
+        if _is_weak(self.auth.jwt_secret):
+            problems.append(
+                f"JWT_SECRET is missing or weak (use >= {MIN_SECRET_BYTES} random bytes)"
+            )
+        if not self.vault.encryption_key.get_secret_value():
+            problems.append("ENCRYPTION_KEY is missing")
+        elif not _encryption_keys_strong(self.vault.encryption_key.get_secret_value()):
+            problems.append("ENCRYPTION_KEY is weak: each key must decode to 32 random bytes")
+        if self.db.is_sqlite:
+            problems.append("DATABASE_URL must point at PostgreSQL in production, not SQLite")
+        if self.redis.embedded:
+            problems.append("REDIS_URL is missing: the embedded Redis is for development only")
+        if self.sandbox:
+            problems.append("PROVIDER_MODE=sandbox is not allowed in production (set live)")
+        return problems
+
+
+class ConfigurationError(RuntimeError):
+    """The settings are unfit for the environment they run in."""
+
+
+def _split_csv(value: object) -> object:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+def _is_weak(secret: SecretStr) -> bool:
+    value = secret.get_secret_value()
+    return value.lower() in WEAK_SECRETS or len(value.encode()) < MIN_SECRET_BYTES
+
+
+def _encryption_keys_strong(raw: str) -> bool:
+    # Imported here: the vault depends on config, not the other way round.
+    from opside_hub.vault.keys import parse_keyring
+
+    try:
+        parse_keyring(raw)
+    except ValueError:
+        return False
+    return True
+
+
+def validate_for_production(settings: Settings) -> None:
+    if settings.is_production and (problems := settings.production_problems()):
+        raise ConfigurationError("refusing to start in production: " + "; ".join(problems))
+
+
+def fill_development_secrets(settings: Settings, directory: Path = DATA_DIR) -> Settings:
+    """Outside production, give an empty JWT_SECRET/ENCRYPTION_KEY a random value kept in
+    `data/.dev-secrets.json`, so `make run` needs no configuration and restarts keep working."""
+    if settings.is_production:
+        return settings
+    from opside_hub.vault.keys import generate_key
+
+    missing_jwt = not settings.auth.jwt_secret.get_secret_value()
+    missing_key = not settings.vault.encryption_key.get_secret_value()
+    if not (missing_jwt or missing_key):
+        return settings
+    path = directory / ".dev-secrets.json"
+    stored: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
+    generated = {"jwt_secret": secrets.token_urlsafe(48), "encryption_key": generate_key()}
+    if any(name not in stored for name in generated):
+        stored = {**generated, **stored}
+        directory.mkdir(parents=True, exist_ok=True)
+        path.touch(mode=0o600)
+        path.write_text(json.dumps(stored))
+    if missing_jwt:
+        settings.auth.jwt_secret = SecretStr(stored["jwt_secret"])
+    if missing_key:
+        settings.vault.encryption_key = SecretStr(stored["encryption_key"])
+    return settings
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return fill_development_secrets(Settings())

@@ -1,0 +1,1 @@
+"""Platform pieces every domain uses: errors, logging, Redis, the queue, HTTP middleware."""

@@ -1,0 +1,1 @@
+"""Database: engine, sessions, models (one file per table), migrations."""

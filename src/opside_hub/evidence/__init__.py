@@ -1,0 +1,1 @@
+"""The evidence service (refund engine API) and its service JWTs."""

@@ -1,0 +1,1 @@
+"""The token vault: encryption keys, sealed tokens, refresh."""
