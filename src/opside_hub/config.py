@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import secrets
+from dataclasses import dataclass
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
@@ -191,6 +192,74 @@ class Settings(_Group):
         """Where this server is reached from a browser (sandbox redirects, OAuth callbacks)."""
         return (self.public_url or f"http://localhost:{self.port}").rstrip("/")
 
+    def endpoints(self) -> ProviderEndpoints:
+        """Every provider URL: the override when set, else the sandbox on this server (sandbox
+        mode) or the real provider host (live mode)."""
+        sandbox = f"{self.base_url}/sandbox" if self.sandbox else None
+
+        def pick(override: str, live: str, sandbox_path: str) -> str:
+            if override:
+                return override.rstrip("/")
+            return f"{sandbox}{sandbox_path}" if sandbox else live
+
+        return ProviderEndpoints(
+            amazon_consent_url=pick(
+                self.amazon.consent_url,
+                "https://sellercentral.amazon.com/apps/authorize/consent",
+                "/amazon/apps/authorize/consent",
+            ),
+            amazon_lwa_token_url=pick(
+                self.amazon.lwa_token_url,
+                "https://api.amazon.com/auth/o2/token",
+                "/amazon/auth/o2/token",
+            ),
+            amazon_spapi_base_url=pick(
+                self.amazon.spapi_base_url, "https://sellingpartnerapi-na.amazon.com", "/amazon"
+            ),
+            google_auth_url=pick(
+                self.gmail.auth_url,
+                "https://accounts.google.com/o/oauth2/v2/auth",
+                "/google/o/oauth2/v2/auth",
+            ),
+            google_token_url=pick(
+                self.gmail.token_url, "https://oauth2.googleapis.com/token", "/google/token"
+            ),
+            google_revoke_url=pick(
+                self.gmail.revoke_url, "https://oauth2.googleapis.com/revoke", "/google/revoke"
+            ),
+            gmail_api_base_url=pick(
+                self.gmail.api_base_url, "https://gmail.googleapis.com", "/google"
+            ),
+            stripe_api_base_url=pick(self.stripe.api_base_url, "https://api.stripe.com", "/stripe"),
+            stripe_connect_base_url=pick(
+                self.stripe.connect_base_url, "https://connect.stripe.com", "/stripe"
+            ),
+        )
+
+    def client_credentials(self, provider: str) -> tuple[str, str]:
+        """The OAuth client id and secret of a provider (`amazon`, `gmail`, `stripe`).
+
+        In sandbox mode an unset pair falls back to fixed sandbox credentials, which the sandbox
+        servers accept, so `make run` needs none.
+        """
+        group = self._oauth_group(provider)
+        client_id, secret = group.client_id, group.client_secret.get_secret_value()
+        if self.sandbox and not (client_id and secret):
+            return f"opside-sandbox-{provider}-client", f"opside-sandbox-{provider}-secret"
+        return client_id, secret
+
+    def redirect_uri(self, provider: str) -> str:
+        group = self._oauth_group(provider)
+        return group.redirect_uri or f"{self.base_url}/api/{provider}/callback"
+
+    def _oauth_group(self, provider: str) -> AmazonSettings | GmailSettings | StripeSettings:
+        groups: dict[str, AmazonSettings | GmailSettings | StripeSettings] = {
+            "amazon": self.amazon,
+            "gmail": self.gmail,
+            "stripe": self.stripe,
+        }
+        return groups[provider]
+
     @property
     def worker_in_api(self) -> bool:
         """Embedded mode runs the worker inside the API process unless told otherwise."""
@@ -216,6 +285,19 @@ class Settings(_Group):
         if self.sandbox:
             problems.append("PROVIDER_MODE=sandbox is not allowed in production (set live)")
         return problems
+
+
+@dataclass(frozen=True)
+class ProviderEndpoints:
+    amazon_consent_url: str
+    amazon_lwa_token_url: str
+    amazon_spapi_base_url: str
+    google_auth_url: str
+    google_token_url: str
+    google_revoke_url: str
+    gmail_api_base_url: str
+    stripe_api_base_url: str
+    stripe_connect_base_url: str
 
 
 class ConfigurationError(RuntimeError):
