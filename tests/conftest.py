@@ -10,13 +10,18 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx2
 import pytest
+import uvicorn
 from fastapi import FastAPI
+from saq import Worker
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -32,11 +37,13 @@ from opside_hub.config import (
     VaultSettings,
 )
 from opside_hub.core.logging import configure_logging
+from opside_hub.core.queue import JobContext
 from opside_hub.core.redis import RedisServer
 from opside_hub.db.base import Base
 from opside_hub.db.migrate import upgrade
 from opside_hub.runtime import Runtime
 from opside_hub.vault.keys import generate_key
+from opside_hub.worker import build_worker, stop_worker
 
 TEST_JWT_SECRET = "test-jwt-secret-" + "x" * 48
 RELAXED_LIMIT = "100000/minute"
@@ -121,7 +128,7 @@ async def app(settings: Settings) -> AsyncIterator[FastAPI]:
         yield application
 
 
-class running_app:  # noqa: N801 - reads as a context manager, like `open`
+class running_app:
     """Builds the app and runs its lifespan (startup, then shutdown) around a block."""
 
     def __init__(self, settings: Settings) -> None:
@@ -140,6 +147,24 @@ class running_app:  # noqa: N801 - reads as a context manager, like `open`
 def runtime(app: FastAPI) -> Runtime:
     runtime: Runtime = app.state.runtime
     return runtime
+
+
+@asynccontextmanager
+async def running_worker(runtime: Runtime) -> AsyncIterator[Worker[JobContext]]:
+    """A real SAQ worker on the runtime's queue, consuming jobs for the block's duration."""
+    worker = build_worker(runtime)
+    run = asyncio.create_task(worker.start())
+    try:
+        yield worker
+    finally:
+        await stop_worker(worker)
+        await run
+
+
+@pytest.fixture
+async def worker(runtime: Runtime) -> AsyncIterator[Worker[JobContext]]:
+    async with running_worker(runtime) as running:
+        yield running
 
 
 @pytest.fixture
@@ -178,3 +203,46 @@ async def _clean_tables(request: pytest.FixtureRequest) -> AsyncIterator[None]:
 
 def repo_root() -> Path:
     return Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class LiveServer:
+    """The app served over real HTTP on 127.0.0.1, in the test's event loop."""
+
+    url: str
+    app: FastAPI
+    settings: Settings
+
+
+@asynccontextmanager
+async def serve_live(
+    database_url: str, redis_url: str, **overrides: object
+) -> AsyncIterator[LiveServer]:
+    """Start the app with uvicorn on a free port; `public_url` is that address, so
+    `settings.endpoints()` (sandbox mode by default) point at this very server."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    settings = make_settings(
+        database_url, redis_url, **{"public_url": url, "provider_mode": "sandbox", **overrides}
+    )
+    app = create_app(settings, configure_logs=False)
+    server = uvicorn.Server(uvicorn.Config(app, log_config=None, access_log=False))
+    serving = asyncio.create_task(server.serve(sockets=[sock]))
+    try:
+        while not server.started:
+            if serving.done():
+                serving.result()
+                raise RuntimeError("the live server stopped while starting")
+            await asyncio.sleep(0.01)
+        yield LiveServer(url=url, app=app, settings=settings)
+    finally:
+        server.should_exit = True
+        await serving
+        sock.close()
+
+
+@pytest.fixture
+async def live_server(database_url: str, redis_url: str) -> AsyncIterator[LiveServer]:
+    async with serve_live(database_url, redis_url) as server:
+        yield server

@@ -21,6 +21,7 @@ from opside_hub.core.middleware import (
 )
 from opside_hub.core.ratelimit import RateLimiter, RateLimitMiddleware
 from opside_hub.runtime import Runtime
+from opside_hub.sandbox import build_sandbox_router
 from opside_hub.system.endpoints import router as system_router
 from opside_hub.worker import build_worker, stop_worker
 
@@ -56,6 +57,7 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
             if worker and worker_run:
                 await stop_worker(worker)
                 await worker_run
+            await limiter.close()
             await runtime.stop()
             log.info("app.stopped")
 
@@ -71,6 +73,8 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
     app.include_router(system_router)
     for prefix in API_PREFIXES:
         app.include_router(api_router, prefix=prefix)
+    if settings.sandbox:
+        app.include_router(build_sandbox_router())
 
     # Added innermost first: a request passes RequestContext → SecurityHeaders → CORS →
     # BodySizeLimit → RateLimit → routes.

@@ -14,6 +14,7 @@ from opside_hub.config import (
     validate_for_production,
 )
 from opside_hub.core.logging import configure_logging
+from opside_hub.vault.keys import parse_keyring
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Opside Integrations Hub")
 
@@ -99,6 +100,46 @@ def token(
         )
         raise typer.Exit(2)
     typer.echo(create_user_token(user, settings.auth, email=email))
+
+
+vault_app = typer.Typer(no_args_is_help=True, help="The token vault")
+app.add_typer(vault_app, name="vault")
+
+
+@vault_app.command("rotate")
+def vault_rotate(
+    batch_size: Annotated[int, typer.Option(min=1, max=5000, help="Rows per transaction")] = 200,
+) -> None:
+    """Re-seal every stored token under the newest ENCRYPTION_KEY key (online, idempotent)."""
+    from rich.progress import Progress, SpinnerColumn, TextColumn
+
+    from opside_hub.runtime import Runtime
+    from opside_hub.vault.service import RotationResult, rotate_keys
+
+    settings = _settings_or_exit()
+
+    async def run() -> RotationResult:
+        runtime = await Runtime.start(settings)
+        try:
+            with Progress(SpinnerColumn(), TextColumn("{task.description}")) as progress:
+                task = progress.add_task("re-sealing", total=None)
+
+                def report(result: RotationResult) -> None:
+                    progress.update(
+                        task,
+                        description=f"rows {result.rows_seen}, re-sealed {result.values_resealed}",
+                    )
+
+                return await rotate_keys(runtime, batch_size=batch_size, on_batch=report)
+        finally:
+            await runtime.stop()
+
+    result = asyncio.run(run())
+    typer.echo(
+        f"rows {result.rows_seen}, re-sealed {result.values_resealed}, "
+        f"skipped (changed meanwhile) {result.values_skipped}; "
+        f"current key: {parse_keyring(settings.vault.encryption_key.get_secret_value()).current.id}"
+    )
 
 
 def main() -> None:

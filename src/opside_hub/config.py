@@ -164,6 +164,42 @@ class Settings(_Group):
     max_body_bytes: int = Field(2 * 1024 * 1024, validation_alias=_env("MAX_BODY_BYTES"))
     run_worker_in_api: bool | None = Field(None, validation_alias=_env("RUN_WORKER_IN_API"))
     log_level: str = Field("INFO", validation_alias=_env("LOG_LEVEL"))
+    # Lifetime of the access tokens the sandbox providers issue; short values exercise refresh.
+    sandbox_token_ttl_seconds: int = Field(
+        3600, ge=1, validation_alias=_env("SANDBOX_TOKEN_TTL_SECONDS")
+    )
+    # Sandbox SP-API: how long a report stays IN_QUEUE/IN_PROGRESS, how long a pre-signed
+    # report document URL lives (Amazon: 5 minutes), a multiplier of the models' request rates
+    # (0 = no quota), and injected faults: the share of requests that fail, reproducibly with a
+    # seed, of which kinds (429, 500, 503, timeout, truncate), and how long a "timeout" hangs.
+    sandbox_report_delay_seconds: float = Field(
+        2.0, ge=0, validation_alias=_env("SANDBOX_REPORT_DELAY_SECONDS")
+    )
+    sandbox_document_url_ttl_seconds: int = Field(
+        300, ge=1, validation_alias=_env("SANDBOX_DOCUMENT_URL_TTL_SECONDS")
+    )
+    sandbox_rate_scale: float = Field(1.0, ge=0, validation_alias=_env("SANDBOX_RATE_SCALE"))
+    sandbox_fault_rate: float = Field(0.0, ge=0, le=1, validation_alias=_env("SANDBOX_FAULT_RATE"))
+    sandbox_fault_seed: int | None = Field(None, validation_alias=_env("SANDBOX_FAULT_SEED"))
+    sandbox_fault_kinds: str = Field(
+        "429,500,503,timeout,truncate", validation_alias=_env("SANDBOX_FAULT_KINDS")
+    )
+    sandbox_fault_hang_seconds: float = Field(
+        31.0, ge=0, validation_alias=_env("SANDBOX_FAULT_HANG_SECONDS")
+    )
+    # Sandbox Amazon data per seller: events in any 540-day span, and catalog size.
+    sandbox_amazon_reimbursements: int = Field(
+        300, ge=0, validation_alias=_env("SANDBOX_AMAZON_REIMBURSEMENTS")
+    )
+    sandbox_amazon_ledger_events: int = Field(
+        600, ge=0, validation_alias=_env("SANDBOX_AMAZON_LEDGER_EVENTS")
+    )
+    sandbox_amazon_inventory_skus: int = Field(
+        120, ge=0, validation_alias=_env("SANDBOX_AMAZON_INVENTORY_SKUS")
+    )
+    sandbox_amazon_financial_events: int = Field(
+        200, ge=0, validation_alias=_env("SANDBOX_AMAZON_FINANCIAL_EVENTS")
+    )
 
     db: DatabaseSettings = Field(default_factory=DatabaseSettings)
     redis: RedisSettings = Field(default_factory=RedisSettings)

@@ -6,7 +6,7 @@ place where the database engine, Redis, the queue and the outbound HTTP client c
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import httpx2
 from redis.asyncio import Redis
@@ -18,8 +18,10 @@ from opside_hub.config import Settings
 from opside_hub.core.logging import get_logger
 from opside_hub.core.queue import create_queue
 from opside_hub.core.redis import RedisServer
+from opside_hub.core.singleflight import SingleFlight
 from opside_hub.db.engine import create_engine
 from opside_hub.db.session import SessionFactory, create_session_factory
+from opside_hub.vault.keys import Keyring, parse_keyring
 
 log = get_logger(__name__)
 HTTP_TIMEOUT = httpx2.Timeout(30.0, connect=10.0)
@@ -34,9 +36,12 @@ class Runtime:
     redis: Redis
     queue: Queue
     http: httpx2.AsyncClient
+    keyring: Keyring
+    single_flight: SingleFlight = field(default_factory=SingleFlight)
 
     @classmethod
     async def start(cls, settings: Settings) -> Runtime:
+        keyring = parse_keyring(settings.vault.encryption_key.get_secret_value())
         redis_server = RedisServer.start(settings.redis)
         engine = create_engine(settings.db)
         queue = create_queue(redis_server)
@@ -53,6 +58,7 @@ class Runtime:
                 headers={"User-Agent": f"opside-integrations-hub/{__version__}"},
                 follow_redirects=False,
             ),
+            keyring=keyring,
         )
 
     async def stop(self) -> None:

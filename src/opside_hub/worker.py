@@ -16,11 +16,12 @@ from opside_hub.core.logging import get_logger
 from opside_hub.core.queue import JobContext, Schedule, Task
 from opside_hub.runtime import Runtime
 from opside_hub.system import tasks as system_tasks
+from opside_hub.vault import tasks as vault_tasks
 
 log = get_logger(__name__)
 
-TASKS: list[Task] = [*system_tasks.TASKS]
-SCHEDULES: list[Schedule] = []
+TASKS: list[Task] = [*system_tasks.TASKS, *vault_tasks.TASKS]
+SCHEDULES: list[Schedule] = [*vault_tasks.SCHEDULES]
 SHUTDOWN_GRACE_S = 25
 
 

@@ -5,7 +5,7 @@ from pathlib import Path
 import httpx2
 
 from opside_hub import __version__
-from opside_hub.config import Settings, RedisSettings
+from opside_hub.config import RedisSettings, Settings
 from tests.conftest import client_for, running_app
 
 
@@ -39,7 +39,9 @@ async def test_health_is_503_when_redis_is_down(settings: Settings) -> None:
 
 async def test_health_is_503_when_the_database_is_down(settings: Settings, tmp_path: Path) -> None:
     broken = settings.model_copy(
-        update={"db": settings.db.model_copy(update={"url": _unreachable(settings.db.url, tmp_path)})}
+        update={
+            "db": settings.db.model_copy(update={"url": _unreachable(settings.db.url, tmp_path)})
+        }
     )
     async with running_app(broken) as app, client_for(app) as client:
         response = await client.get("/health")

@@ -11,13 +11,24 @@ from fastapi import APIRouter, Depends
 from opside_hub.api.deps import get_current_user
 from opside_hub.api.errors_doc import ERROR_RESPONSES
 from opside_hub.auth.endpoints import router as auth_router
+from opside_hub.integrations.endpoints import router as integrations_router
+from opside_hub.providers.amazon import endpoints as amazon
+from opside_hub.providers.gmail import endpoints as gmail
+from opside_hub.providers.stripe import endpoints as stripe
+from opside_hub.system.endpoints import private_router as system_router
 
 API_PREFIXES = ("/api", "/api/v1")
 
 private = APIRouter(dependencies=[Depends(get_current_user)], responses=ERROR_RESPONSES)
 private.include_router(auth_router)
+private.include_router(system_router)
+private.include_router(integrations_router)
+for provider in (amazon, gmail, stripe):
+    private.include_router(provider.router)
 
 public = APIRouter(responses=ERROR_RESPONSES)
+for provider in (amazon, gmail, stripe):
+    public.include_router(provider.public_router)  # OAuth callbacks: the state is the credential
 
 api_router = APIRouter()
 api_router.include_router(private)

@@ -55,7 +55,12 @@ def redact_text(value: str) -> str:
 
 
 def redact_value(key: str, value: Any) -> Any:
-    if _SECRET_KEY.search(key) and value not in (None, "", [], {}):
+    # Numbers are never credentials: `status_code=429` and `token_count=3` stay readable.
+    if (
+        _SECRET_KEY.search(key)
+        and value not in (None, "", [], {})
+        and not isinstance(value, int | float)
+    ):
         return MASK
     if isinstance(value, str):
         return redact_text(value)

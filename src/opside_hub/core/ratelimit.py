@@ -3,7 +3,8 @@
 The client IP is the TCP peer unless that peer is a configured trusted proxy; only then is
 `X-Forwarded-For` read, right to left, skipping our own proxies. A spoofed header from an
 untrusted client is ignored. The user key comes from a verified token only, so a forged token
-cannot spend another user's budget.
+cannot spend another user's budget. While Redis is unreachable the limits fail open (logged as
+`ratelimit.unavailable`), so a Redis restart does not turn every request into an error.
 """
 
 from __future__ import annotations
@@ -16,15 +17,19 @@ from collections.abc import Iterable
 from limits import RateLimitItem, parse
 from limits.aio.storage import RedisStorage
 from limits.aio.strategies import MovingWindowRateLimiter
+from redis.asyncio import ConnectionPool
+from redis.exceptions import RedisError
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from opside_hub.auth.exceptions import InvalidToken
 from opside_hub.auth.service import decode_user_token
 from opside_hub.config import Settings
+from opside_hub.core.logging import get_logger
 from opside_hub.core.middleware import send_json
 from opside_hub.core.redis import RedisServer
 from opside_hub.core.schemas import error_content
 
+log = get_logger(__name__)
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 EXEMPT_PREFIXES = ("/health", "/sandbox/")
 
@@ -73,12 +78,27 @@ class RateLimiter:
         self.per_user: RateLimitItem = parse(settings.rate_limit_per_user)
         self.per_ip: RateLimitItem = parse(settings.rate_limit_per_ip)
         self._limiter: MovingWindowRateLimiter | None = None
+        self._pool: ConnectionPool | None = None
 
     def attach(self, redis: RedisServer) -> None:
+        # Our own pool, so that `close` can release it: the `limits` storage has no close.
+        self._pool = ConnectionPool.from_url(redis.url)
         storage = RedisStorage(
-            redis.limits_uri, implementation="redispy", key_prefix=redis.key("ratelimit")
+            redis.limits_uri,
+            implementation="redispy",
+            key_prefix=redis.key("ratelimit"),
+            connection_pool=self._pool,  # type: ignore[arg-type]
         )
         self._limiter = MovingWindowRateLimiter(storage)
+
+    async def close(self) -> None:
+        pool, self._pool, self._limiter = self._pool, None, None
+        if pool is None:
+            return
+        try:
+            await pool.aclose()
+        except Exception as exc:  # shutting down: report and carry on
+            log.warning("ratelimit.close_failed", error_type=type(exc).__name__)
 
     async def retry_after(self, item: RateLimitItem, key: str) -> int | None:
         """Spend one hit; None when allowed, else the seconds until the window frees a slot."""
@@ -105,7 +125,13 @@ class RateLimitMiddleware:
         if user_id := self._user_id(scope):
             checks.append((self.limiter.per_user, f"user:{user_id}", "user"))
         for item, key, scope_name in checks:
-            retry_after = await self.limiter.retry_after(item, key)
+            try:
+                retry_after = await self.limiter.retry_after(item, key)
+            except RedisError as exc:
+                # Fail open: Redis is a transport (DESIGN §2); while it restarts, routes that
+                # need only the database keep answering instead of failing with a 500.
+                log.warning("ratelimit.unavailable", error_type=type(exc).__name__)
+                break
             if retry_after is not None:
                 await send_json(
                     send,

@@ -47,3 +47,10 @@ def error_content(code: str, message: str, details: Any = None) -> dict[str, Any
     if details is not None:
         body["details"] = details
     return {"success": False, "error": body}
+
+
+class Money(ApiModel):
+    """Integer minor units and an ISO 4217 code: `{"amount": 1234, "currency": "USD"}`."""
+
+    amount: int
+    currency: str

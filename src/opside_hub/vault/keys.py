@@ -63,12 +63,13 @@ def _parse_entry(entry: str) -> Key:
 
 def _decode(encoded: str) -> bytes:
     if re.fullmatch(r"[0-9a-fA-F]{64}", encoded):
-        return bytes.fromhex(encoded)
-    try:
-        padded = encoded + "=" * (-len(encoded) % 4)
-        material = base64.urlsafe_b64decode(padded.replace("+", "-").replace("/", "_"))
-    except (binascii.Error, ValueError) as exc:
-        raise ValueError("an ENCRYPTION_KEY key is neither base64 nor hex") from exc
+        material = bytes.fromhex(encoded)
+    else:
+        try:
+            padded = encoded + "=" * (-len(encoded) % 4)
+            material = base64.urlsafe_b64decode(padded.replace("+", "-").replace("/", "_"))
+        except (binascii.Error, ValueError) as exc:
+            raise ValueError("an ENCRYPTION_KEY key is neither base64 nor hex") from exc
     if len(material) != KEY_BYTES:
         raise ValueError(f"an ENCRYPTION_KEY key must be {KEY_BYTES} bytes")
     if len(set(material)) < 8:

@@ -1,0 +1,132 @@
+"""Shared plumbing for benchmarks: a database and a Redis to run against, and a live app.
+
+Benchmarks run against PostgreSQL + Redis when `DATABASE_URL`/`REDIS_URL` are set (a fresh
+database is created on that server and dropped afterwards), else against a SQLite file and an
+embedded redis-server, like the embedded default.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import sys
+import tempfile
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import create_async_engine
+
+# Benchmarks drive the sandbox consent pages with the tests' browser helpers.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from opside_hub.app import create_app
+from opside_hub.config import (
+    AppEnv,
+    AuthSettings,
+    DatabaseSettings,
+    RedisSettings,
+    Settings,
+    VaultSettings,
+)
+from opside_hub.core.redis import RedisServer
+from opside_hub.db.migrate import upgrade
+from opside_hub.vault.keys import generate_key
+
+
+@dataclass(frozen=True)
+class Backend:
+    database_url: str
+    redis_url: str
+    label: str
+
+
+@asynccontextmanager
+async def backend() -> AsyncIterator[Backend]:
+    admin = os.environ.get("DATABASE_URL", "")
+    redis_url = os.environ.get("REDIS_URL", "")
+    embedded: RedisServer | None = None
+    if not redis_url:
+        embedded = RedisServer.start(
+            RedisSettings(url="", embedded_path=Path(tempfile.mkdtemp()) / "redis.db")
+        )
+        redis_url = embedded.url
+    try:
+        if admin.startswith("postgres"):
+            url = make_url(DatabaseSettings(url=admin).effective_url)
+            name = f"opside_bench_{uuid.uuid4().hex[:10]}"
+            engine = create_async_engine(url, isolation_level="AUTOCOMMIT")
+            async with engine.connect() as connection:
+                await connection.execute(text(f'CREATE DATABASE "{name}"'))
+            database_url = url.set(database=name).render_as_string(hide_password=False)
+            try:
+                await asyncio.to_thread(upgrade, database_url)
+                yield Backend(database_url, redis_url, "postgresql+redis")
+            finally:
+                async with engine.connect() as connection:
+                    await connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+                await engine.dispose()
+        else:
+            path = Path(tempfile.mkdtemp()) / "bench.db"
+            database_url = f"sqlite+aiosqlite:///{path}"
+            await asyncio.to_thread(upgrade, database_url)
+            yield Backend(database_url, redis_url, "sqlite+embedded-redis")
+    finally:
+        if embedded:
+            embedded.stop()
+
+
+def bench_settings(backend: Backend, namespace: str, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "app_env": AppEnv.test,
+        "rate_limit_per_user": "1000000/minute",
+        "rate_limit_per_ip": "1000000/minute",
+        "run_worker_in_api": False,
+        "db": DatabaseSettings(url=backend.database_url),
+        "redis": RedisSettings(url=backend.redis_url, namespace=namespace),
+        "auth": AuthSettings(jwt_secret="bench-jwt-secret-" + "x" * 40),
+        "vault": VaultSettings(encryption_key=overrides.pop("encryption_key", generate_key())),
+    }
+    values.update(overrides)
+    return Settings.model_validate(values)
+
+
+@asynccontextmanager
+async def live_app(settings_factory: Any) -> AsyncIterator[tuple[str, Settings]]:
+    """Serve the app (with its sandbox providers) on a free local port."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    settings: Settings = settings_factory(url)
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(settings, configure_logs=False),
+            log_config=None,
+            access_log=False,
+            log_level="warning",
+        )
+    )
+    serving = asyncio.create_task(server.serve(sockets=[sock]))
+    while not server.started:
+        await asyncio.sleep(0.01)
+    try:
+        yield url, settings
+    finally:
+        server.should_exit = True
+        await serving
+        sock.close()
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    index = min(len(ordered) - 1, max(0, round(fraction * (len(ordered) - 1))))
+    return ordered[index]

@@ -1,0 +1,1 @@
+"""The connection lifecycle shared by all providers: OAuth states, status, callbacks."""

@@ -1,0 +1,1 @@
+"""Provider integrations: Amazon SP-API, Gmail, Stripe (OAuth clients, API clients, sync)."""

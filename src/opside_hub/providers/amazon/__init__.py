@@ -1,0 +1,1 @@
+"""Amazon Seller Central / SP-API."""

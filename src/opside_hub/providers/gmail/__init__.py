@@ -1,0 +1,1 @@
+"""Google OAuth and the Gmail API."""

@@ -1,0 +1,1 @@
+"""Stripe Connect (OAuth, Express accounts) and the Stripe API."""

@@ -1,0 +1,1 @@
+"""Sandbox Google: OAuth 2.0 authorize, token and revoke; the Gmail API."""

@@ -1,0 +1,1 @@
+"""Sandbox Stripe: Connect OAuth authorize, token and deauthorize."""

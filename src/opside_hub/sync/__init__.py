@@ -1,0 +1,1 @@
+"""The sync pipeline: runs, steps, checkpoints, progress, schedules."""
