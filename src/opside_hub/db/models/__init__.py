@@ -13,6 +13,7 @@ from opside_hub.db.models.quarantined_row import QuarantinedRow
 from opside_hub.db.models.refund_engine_case import RefundEngineCase
 from opside_hub.db.models.stripe_account import StripeAccount
 from opside_hub.db.models.stripe_balance_transaction import StripeBalanceTransaction
+from opside_hub.db.models.stripe_event import StripeEvent
 from opside_hub.db.models.sync_checkpoint import SyncCheckpoint
 from opside_hub.db.models.sync_event import SyncEvent
 from opside_hub.db.models.sync_job import SyncJob
@@ -33,6 +34,7 @@ __all__ = [
     "RefundEngineCase",
     "StripeAccount",
     "StripeBalanceTransaction",
+    "StripeEvent",
     "SyncCheckpoint",
     "SyncEvent",
     "SyncJob",

@@ -1,0 +1,46 @@
+"""The sync status shape: `/api/sync/status/{syncId}` and every realtime sync event's `data`."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from opside_hub.core.schemas import ApiModel
+from opside_hub.db.models import SyncJob
+
+SyncState = Literal["queued", "running", "completed", "failed", "cancelled"]
+SYNC_EVENTS = ("sync_progress_update", "sync_completed", "sync_failed", "sync_cancelled")
+
+
+class SyncStatus(ApiModel):
+    sync_id: str
+    status: SyncState
+    stage: str
+    percent: int
+    total_cases: int
+    processed_cases: int
+    audit: list[dict[str, Any]]
+    updated_at: datetime
+    trigger: str
+    providers: list[str]
+    error: str | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+
+def status_of(job: SyncJob, audit: list[dict[str, Any]] | None = None) -> SyncStatus:
+    return SyncStatus(
+        sync_id=job.id,
+        status=job.status,  # type: ignore[arg-type]
+        stage=job.stage,
+        percent=job.percent,
+        total_cases=job.total_cases,
+        processed_cases=job.processed_cases,
+        audit=audit or [],
+        updated_at=job.updated_at,
+        trigger=job.trigger,
+        providers=list(job.providers or []),
+        error=job.error,
+        started_at=job.started_at,
+        finished_at=job.finished_at,
+    )
