@@ -157,7 +157,7 @@ async def running_worker(runtime: Runtime) -> AsyncIterator[Worker[JobContext]]:
     try:
         yield worker
     finally:
-        await stop_worker(worker)
+        await stop_worker(worker, grace_s=5)
         await run
 
 

@@ -144,6 +144,26 @@ class EvidenceSettings(_Group):
     )
 
 
+class RealtimeSettings(_Group):
+    """The WebSocket `/ws`: how long a socket lives, keepalive, and per-socket limits."""
+
+    # Sockets are recycled (a `reconnect` hint, then close 1012) so that deploys and load
+    # balancers rebalance and a revoked user does not stay connected for days.
+    max_lifetime_seconds: float = Field(
+        3600.0, gt=0, validation_alias=_env("WS_MAX_LIFETIME_SECONDS")
+    )
+    ping_interval_seconds: float = Field(
+        25.0, gt=0, validation_alias=_env("WS_PING_INTERVAL_SECONDS")
+    )
+    auth_timeout_seconds: float = Field(
+        10.0, gt=0, validation_alias=_env("WS_AUTH_TIMEOUT_SECONDS")
+    )
+    # Clients only send `auth` (a JWT of at most AuthSettings.max_token_bytes) and `ping`.
+    max_message_bytes: int = Field(16384, ge=256, validation_alias=_env("WS_MAX_MESSAGE_BYTES"))
+    # Events buffered per socket; a socket that falls further behind is disconnected.
+    queue_size: int = Field(256, ge=1, validation_alias=_env("WS_QUEUE_SIZE"))
+
+
 class Settings(_Group):
     app_env: AppEnv = Field(AppEnv.development, validation_alias=_env("APP_ENV", "NODE_ENV"))
     port: int = Field(3000, validation_alias=_env("PORT"))
@@ -209,6 +229,7 @@ class Settings(_Group):
     gmail: GmailSettings = Field(default_factory=GmailSettings)
     stripe: StripeSettings = Field(default_factory=StripeSettings)
     evidence: EvidenceSettings = Field(default_factory=EvidenceSettings)
+    realtime: RealtimeSettings = Field(default_factory=RealtimeSettings)
 
     @field_validator("cors_origins", "trusted_proxies", mode="before")
     @classmethod

@@ -15,19 +15,25 @@ from opside_hub.config import Settings
 from opside_hub.core.logging import get_logger
 from opside_hub.core.queue import JobContext, Schedule, Task
 from opside_hub.runtime import Runtime
+from opside_hub.sync import tasks as sync_tasks
 from opside_hub.system import tasks as system_tasks
 from opside_hub.vault import tasks as vault_tasks
 
 log = get_logger(__name__)
 
-TASKS: list[Task] = [*system_tasks.TASKS, *vault_tasks.TASKS]
-SCHEDULES: list[Schedule] = [*vault_tasks.SCHEDULES]
+TASKS: list[Task] = [*system_tasks.TASKS, *vault_tasks.TASKS, *sync_tasks.TASKS]
+SCHEDULES: list[Schedule] = [*vault_tasks.SCHEDULES, *sync_tasks.SCHEDULES]
 SHUTDOWN_GRACE_S = 25
 
 
 def build_worker(runtime: Runtime, *, concurrency: int = 10) -> Worker[JobContext]:
     async def startup(ctx: JobContext) -> None:
         ctx["runtime"] = runtime
+        # Sweep once before this worker dequeues anything. SAQ's sweeper aborts ("swept") a job
+        # it catches between dequeue and start (tobymao/saq#277); its first sweep runs at the
+        # same moment as a new worker's first dequeues, so jobs waiting for that worker were
+        # aborted. The sweep's 60 s lock then keeps the upkeep loop from sweeping at startup.
+        await runtime.queue.sweep()
 
     worker = Worker(
         runtime.queue,

@@ -24,12 +24,15 @@ async def _queued(runtime: Runtime) -> list[tuple[str, dict[str, object]]]:
 
 
 async def test_a_rolled_back_transaction_enqueues_nothing(runtime: Runtime) -> None:
-    with pytest.raises(RuntimeError, match="changed my mind"):
+    async def change_of_mind() -> None:
         async with transaction(runtime.sessions) as session:
             session.add(_user("rolled-back"))
             defer_job(session, "system.ping", message="never")
             await session.flush()
             raise RuntimeError("changed my mind")
+
+    with pytest.raises(RuntimeError, match="changed my mind"):
+        await change_of_mind()
 
     assert await runtime.queue.count("queued") == 0
     async with runtime.sessions() as session:
@@ -53,10 +56,13 @@ async def test_a_failed_commit_enqueues_nothing(runtime: Runtime) -> None:
     async with transaction(runtime.sessions) as session:
         session.add(_user("taken"))
 
-    with pytest.raises(IntegrityError):
+    async def duplicate() -> None:
         async with transaction(runtime.sessions) as session:
             session.add(_user("taken"))
             defer_job(session, "system.ping", message="never")
+
+    with pytest.raises(IntegrityError):
+        await duplicate()
 
     assert await runtime.queue.count("queued") == 0
 

@@ -129,7 +129,8 @@ async def test_a_scoped_transaction_cannot_write_another_users_rows(
     engine: AsyncEngine, role: str
 ) -> None:
     now = utcnow()
-    with pytest.raises(DBAPIError, match="row-level security"):
+
+    async def write_for_user_b() -> None:
         async with engine.begin() as connection:
             await _as_role(connection, role, app__user_id="user-a")
             await connection.execute(
@@ -144,6 +145,9 @@ async def test_a_scoped_transaction_cannot_write_another_users_rows(
                     updated_at=now,
                 )
             )
+
+    with pytest.raises(DBAPIError, match="row-level security"):
+        await write_for_user_b()
 
     async with engine.begin() as connection:
         await _as_role(connection, role, app__user_id="user-a")

@@ -15,6 +15,7 @@ from opside_hub.integrations.endpoints import router as integrations_router
 from opside_hub.providers.amazon import endpoints as amazon
 from opside_hub.providers.gmail import endpoints as gmail
 from opside_hub.providers.stripe import endpoints as stripe
+from opside_hub.sync.endpoints import router as sync_router
 from opside_hub.system.endpoints import private_router as system_router
 
 API_PREFIXES = ("/api", "/api/v1")
@@ -23,6 +24,7 @@ private = APIRouter(dependencies=[Depends(get_current_user)], responses=ERROR_RE
 private.include_router(auth_router)
 private.include_router(system_router)
 private.include_router(integrations_router)
+private.include_router(sync_router)
 for provider in (amazon, gmail, stripe):
     private.include_router(provider.router)
 

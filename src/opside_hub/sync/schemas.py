@@ -31,7 +31,7 @@ class SyncStatus(ApiModel):
 def status_of(job: SyncJob, audit: list[dict[str, Any]] | None = None) -> SyncStatus:
     return SyncStatus(
         sync_id=job.id,
-        status=job.status,  # type: ignore[arg-type]
+        status=job.status,
         stage=job.stage,
         percent=job.percent,
         total_cases=job.total_cases,
@@ -44,3 +44,24 @@ def status_of(job: SyncJob, audit: list[dict[str, Any]] | None = None) -> SyncSt
         started_at=job.started_at,
         finished_at=job.finished_at,
     )
+
+
+class SyncStart(ApiModel):
+    providers: list[Literal["amazon", "stripe", "gmail"]] | None = None
+
+
+class SyncStarted(ApiModel):
+    sync_id: str
+    status: SyncState
+
+
+class SyncStatistics(ApiModel):
+    total: int
+    successful: int
+    failed: int
+    cancelled: int
+    running: int
+    success_rate: float | None
+    average_duration_seconds: float | None
+    last_sync: SyncStatus | None
+    total_cases: int

@@ -52,21 +52,21 @@ async def _probe(name: str, check: Callable[[], Awaitable[None]]) -> CheckStatus
     return "ok"
 
 
-async def ping_worker(runtime: Runtime, message: str, *, timeout: float = PING_TIMEOUT_S) -> Ping:
+async def ping_worker(runtime: Runtime, message: str, *, wait_s: float = PING_TIMEOUT_S) -> Ping:
     """Send `system.ping` and wait for a worker's answer.
 
-    No answer within `timeout` means no worker is consuming the queue: the job is aborted (so a
+    No answer within `wait_s` means no worker is consuming the queue: the job is aborted (so a
     worker that starts later does not run a ping nobody waits for) and the caller gets a 503.
     """
     key = f"{PING.name}:{uuid.uuid4().hex}"
     try:
         result = await runtime.queue.apply(
-            PING.name, timeout=timeout, poll_interval=PING_POLL_S, key=key, message=message
+            PING.name, timeout=wait_s, poll_interval=PING_POLL_S, key=key, message=message
         )
     except TimeoutError as exc:
         await _abandon(runtime, key)
         raise ServiceUnavailable(
-            f"No worker answered within {timeout:g} s.", code="worker_unavailable"
+            f"No worker answered within {wait_s:g} s.", code="worker_unavailable"
         ) from exc
     except JobError as exc:
         log.warning("system.ping.failed", status=str(exc.job.status))
@@ -74,6 +74,8 @@ async def ping_worker(runtime: Runtime, message: str, *, timeout: float = PING_T
     except RedisError as exc:
         log.warning("system.ping.queue_down", error_type=type(exc).__name__)
         raise ServiceUnavailable("The queue is unavailable.", code="queue_unavailable") from exc
+    if result is None:  # the job vanished from Redis (flushed or restarted) while we waited
+        raise ServiceUnavailable("The ping was lost by the queue.", code="queue_unavailable")
     return Ping.model_validate(result)
 
 

@@ -142,8 +142,9 @@ async def decompressed_lines(
 async def records(lines: AsyncIterator[str]) -> AsyncIterator[Record | RowError]:
     """Tab-separated lines → records keyed by normalized header, or a `RowError` per bad line.
 
-    Quoted fields may hold tabs and even newlines: lines are joined until their quotes balance,
-    then the csv module reads the record.
+    Quoted fields may hold tabs and even newlines: lines are joined while a quoted field is
+    open, then the csv module reads the record. Only a field that *starts* with `"` is quoted;
+    Amazon writes fields unquoted, so a `"` inside one (`Steel Ruler 12" (2-Pack)`) is text.
     """
     header: list[str] | None = None
     physical = 0
@@ -154,12 +155,16 @@ async def records(lines: AsyncIterator[str]) -> AsyncIterator[Record | RowError]
         if not buffered:
             start = physical
         buffered.append(line)
-        if "\n".join(buffered).count('"') % 2:
+        if _quote_open("\n".join(buffered)):
             continue  # inside a quoted field that spans lines
         text, buffered = "\n".join(buffered), []
         if not text.strip():
             continue
-        fields = _split(text)
+        try:
+            fields = _split(text)
+        except csv.Error as exc:
+            yield RowError(f"unreadable record: {exc}", line=start, content=text)
+            continue
         if header is None:
             header = [normalize_header(name) for name in fields]
             continue
@@ -171,6 +176,29 @@ async def records(lines: AsyncIterator[str]) -> AsyncIterator[Record | RowError]
         yield Record(start, dict(zip(header, fields, strict=False)))
     if buffered:
         yield RowError("unterminated quoted field", line=start, content="\n".join(buffered))
+
+
+def _quote_open(text: str) -> bool:
+    """Whether `text` ends inside a quoted field (one that began with `"` right after a tab or
+    at the start; `""` inside it is an escaped quote)."""
+    if '"' not in text:
+        return False  # the common case, at C speed
+    quoted = False
+    at_field_start = True
+    index = 0
+    while index < len(text):
+        char = text[index]
+        if quoted:
+            if char == '"':
+                if text.startswith('"', index + 1):
+                    index += 1  # "" is a literal quote
+                else:
+                    quoted = False
+        elif char == '"' and at_field_start:
+            quoted = True
+        at_field_start = not quoted and char in "\t\n"
+        index += 1
+    return quoted
 
 
 def _split(text: str) -> list[str]:
