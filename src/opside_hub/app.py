@@ -20,6 +20,8 @@ from opside_hub.core.middleware import (
     SecurityHeadersMiddleware,
 )
 from opside_hub.core.ratelimit import RateLimiter, RateLimitMiddleware
+from opside_hub.realtime.endpoints import router as realtime_router
+from opside_hub.realtime.hub import EventHub
 from opside_hub.runtime import Runtime
 from opside_hub.sandbox import build_sandbox_router
 from opside_hub.system.endpoints import router as system_router
@@ -40,6 +42,9 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
         runtime = await Runtime.start(settings)
         limiter.attach(runtime.redis_server)
         app.state.runtime = runtime
+        hub = EventHub(runtime.redis_server, queue_size=settings.realtime.queue_size)
+        await hub.start()
+        app.state.hub = hub
         worker = build_worker(runtime) if settings.worker_in_api else None
         worker_run = asyncio.create_task(worker.start()) if worker else None
         log.info(
@@ -58,6 +63,7 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
                 await stop_worker(worker)
                 await worker_run
             await limiter.close()
+            await hub.stop()
             await runtime.stop()
             log.info("app.stopped")
 
@@ -71,6 +77,7 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
     app.state.settings = settings
     register_error_handlers(app)
     app.include_router(system_router)
+    app.include_router(realtime_router)  # WS /ws, at the root like /health
     for prefix in API_PREFIXES:
         app.include_router(api_router, prefix=prefix)
     if settings.sandbox:

@@ -56,6 +56,8 @@ def serve(
         proxy_headers=False,
         server_header=False,
         access_log=False,  # RequestContextMiddleware logs each request with its id
+        # Oversized WebSocket messages are refused (1009) before they are buffered whole.
+        ws_max_size=settings.realtime.max_message_bytes,
     )
     uvicorn.Server(config).run()
 

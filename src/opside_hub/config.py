@@ -41,8 +41,13 @@ class ProviderMode(StrEnum):
 
 
 class _Group(BaseSettings):
+    # An empty variable (`RUN_WORKER_IN_API=`) means "not set", not "the empty value".
     model_config = SettingsConfigDict(
-        env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=True
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        populate_by_name=True,
+        env_ignore_empty=True,
     )
 
 

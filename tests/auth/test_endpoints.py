@@ -25,7 +25,6 @@ from opside_hub.db.models import User
 from opside_hub.runtime import Runtime
 from tests.conftest import TEST_JWT_SECRET, bearer
 
-NOW = datetime.now(UTC)
 RSA_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 RSA_PUBLIC_PEM = RSA_KEY.public_key().public_bytes(
     serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo

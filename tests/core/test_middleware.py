@@ -10,7 +10,7 @@ import httpx2
 import pytest
 
 from opside_hub.app import create_app
-from opside_hub.config import AppEnv, DatabaseSettings, ProviderMode, RedisSettings, Settings
+from opside_hub.config import AppEnv, ProviderMode, Settings
 from tests.conftest import bearer, client_for, make_settings, running_app
 
 FRONTEND = "https://app.opside.io"
@@ -57,8 +57,6 @@ async def test_production_adds_hsts(redis_url: str) -> None:
         app_env=AppEnv.production,
         provider_mode=ProviderMode.live,
         cors_origins=[FRONTEND],
-        db=DatabaseSettings(url="postgresql://opside@db.example.com:5432/opside"),
-        redis=RedisSettings(url=redis_url),
     )
     assert settings.production_problems() == []
     # Without its lifespan the app has no database or Redis; the CORS preflight and the body

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from contextlib import asynccontextmanager
+
 import pytest
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -76,21 +78,24 @@ async def test_a_job_key_makes_the_send_idempotent(runtime: Runtime) -> None:
 
 
 async def test_the_request_session_sends_only_after_its_commit(runtime: Runtime) -> None:
-    # `get_session` is the request's edge: FastAPI drives it exactly like this.
-    failing = get_session(runtime)
-    session = await anext(failing)
-    session.add(_user("request-failed"))
-    defer_job(session, "system.ping", message="never")
+    # `get_session` is the request's edge; FastAPI runs it as this context manager, throwing
+    # the handler's exception into it.
+    request_session = asynccontextmanager(get_session)
+
+    async def failing_request() -> None:
+        async with request_session(runtime) as session:
+            session.add(_user("request-failed"))
+            defer_job(session, "system.ping", message="never")
+            raise ValueError("handler failed")
+
     with pytest.raises(ValueError, match="handler failed"):
-        await failing.athrow(ValueError("handler failed"))
+        await failing_request()
     assert await runtime.queue.count("queued") == 0
 
-    succeeding = get_session(runtime)
-    session = await anext(succeeding)
-    session.add(_user("request-ok"))
-    defer_job(session, "system.ping", message="sent")
-    with pytest.raises(StopAsyncIteration):
-        await anext(succeeding)
+    async with request_session(runtime) as session:
+        session.add(_user("request-ok"))
+        defer_job(session, "system.ping", message="sent")
+        assert await runtime.queue.count("queued") == 0
 
     assert await _queued(runtime) == [("system.ping", {"message": "sent"})]
     async with runtime.sessions() as check:

@@ -11,14 +11,15 @@ import uuid
 from collections.abc import AsyncIterator, Sequence
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import insert, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from opside_hub.db.migrate import upgrade
-from opside_hub.db.models import Token, User
+from opside_hub.db.models import USER_OWNED_TABLES, Token, User
 from opside_hub.db.types import utcnow
 from tests.conftest import _env_database_url
+from tests.db.conftest import fresh_database
 
 pytestmark = pytest.mark.skipif(
     not _env_database_url().startswith("postgres"),
@@ -26,31 +27,36 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-@pytest.fixture
-async def engine(fresh_database_url: str) -> AsyncIterator[AsyncEngine]:
-    await asyncio.to_thread(upgrade, fresh_database_url)
-    engine = create_async_engine(fresh_database_url)
-    now = utcnow()
-    async with engine.begin() as connection:
-        for user_id in ("user-a", "user-b"):
-            await connection.execute(
-                User.__table__.insert().values(id=user_id, created_at=now, last_seen_at=now)
-            )
-            for provider in ("amazon", "gmail"):
+@pytest.fixture(scope="module")
+async def engine(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[AsyncEngine]:
+    """One migrated database for the module, holding two users with two tokens each.
+
+    The tests only read (a refused write rolls back), so they can share it.
+    """
+    async with fresh_database(tmp_path_factory.mktemp("rls")) as url:
+        await asyncio.to_thread(upgrade, url)
+        engine = create_async_engine(url)
+        now = utcnow()
+        async with engine.begin() as connection:
+            for user_id in ("user-a", "user-b"):
                 await connection.execute(
-                    Token.__table__.insert().values(
-                        id=str(uuid.uuid4()),
-                        user_id=user_id,
-                        provider=provider,
-                        scopes=[],
-                        status="active",
-                        details={},
-                        created_at=now,
-                        updated_at=now,
-                    )
+                    insert(User).values(id=user_id, created_at=now, last_seen_at=now)
                 )
-    yield engine
-    await engine.dispose()
+                for provider in ("amazon", "gmail"):
+                    await connection.execute(
+                        insert(Token).values(
+                            id=str(uuid.uuid4()),
+                            user_id=user_id,
+                            provider=provider,
+                            scopes=[],
+                            status="active",
+                            details={},
+                            created_at=now,
+                            updated_at=now,
+                        )
+                    )
+        yield engine
+        await engine.dispose()
 
 
 @pytest.fixture
@@ -134,7 +140,7 @@ async def test_a_scoped_transaction_cannot_write_another_users_rows(
         async with engine.begin() as connection:
             await _as_role(connection, role, app__user_id="user-a")
             await connection.execute(
-                Token.__table__.insert().values(
+                insert(Token).values(
                     id=str(uuid.uuid4()),
                     user_id="user-b",
                     provider="stripe",
@@ -162,15 +168,13 @@ async def test_row_security_is_forced_on_every_user_table(engine: AsyncEngine) -
         rows = (
             await connection.execute(
                 text(
-                    "SELECT c.relname, c.relrowsecurity, c.relforcerowsecurity, "
-                    "count(p.polname) FROM pg_class c "
+                    "SELECT c.relname FROM pg_class c "
                     "JOIN pg_namespace n ON n.oid = c.relnamespace AND n.nspname = 'public' "
-                    "LEFT JOIN pg_policy p ON p.polrelid = c.oid "
-                    "WHERE c.relkind = 'r' AND c.relname <> 'alembic_version' "
-                    "GROUP BY c.relname, c.relrowsecurity, c.relforcerowsecurity"
+                    "JOIN pg_policy p ON p.polrelid = c.oid "
+                    "WHERE c.relkind = 'r' AND c.relrowsecurity AND c.relforcerowsecurity"
                 )
             )
-        ).all()
+        ).scalars()
+        protected = set(rows)
 
-    assert len(rows) == 15
-    assert all(enabled and forced and policies == 1 for _, enabled, forced, policies in rows)
+    assert protected == {"users", *USER_OWNED_TABLES}

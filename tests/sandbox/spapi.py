@@ -95,9 +95,11 @@ class Seller:
 async def spapi_server(
     database_url: str, redis_url: str, **overrides: object
 ) -> AsyncIterator[SpApi]:
-    async with serve_live(database_url, redis_url, **{**FAST, **overrides}) as live:
-        async with httpx2.AsyncClient(base_url=live.url + PREFIX, timeout=30) as http:
-            yield SpApi(live, http)
+    async with (
+        serve_live(database_url, redis_url, **{**FAST, **overrides}) as live,
+        httpx2.AsyncClient(base_url=live.url + PREFIX, timeout=30) as http,
+    ):
+        yield SpApi(live, http)
 
 
 # -- the models ------------------------------------------------------------------------------

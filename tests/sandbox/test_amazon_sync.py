@@ -4,6 +4,7 @@ database then holds exactly the generator's truth: every row, none twice."""
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
@@ -22,7 +23,9 @@ from opside_hub.db.models import (
     AmazonReportRequest,
     QuarantinedRow,
 )
+from opside_hub.providers.amazon.client import SpApiClient
 from opside_hub.providers.amazon.sync import LEDGER_REPORT, REIMBURSEMENTS_REPORT, sync_amazon
+from opside_hub.runtime import Runtime
 from opside_hub.sandbox.amazon.data import (
     CURRENCIES,
     DataSizes,
@@ -33,7 +36,12 @@ from opside_hub.sandbox.amazon.data import (
     expected_reimbursements,
 )
 from opside_hub.sandbox.amazon.service import selling_partner_id
+from opside_hub.sandbox.amazon.spapi import endpoints as spapi_endpoints
+from opside_hub.sandbox.amazon.spapi import guard
+from opside_hub.sandbox.amazon.spapi.guard import pick_fault
+from opside_hub.sandbox.oauth_store import expire_access_tokens
 from opside_hub.sync.checkpoints import get_checkpoint
+from opside_hub.vault import repository as vault_repository
 from tests.conftest import bearer
 from tests.sandbox.helpers import press
 from tests.sandbox.spapi import SpApi, spapi_server
@@ -79,7 +87,7 @@ async def report_span(spapi: SpApi, report_type: str) -> tuple[datetime, datetim
         key=lambda r: r.data_start_time,
     )
     assert requests
-    for before, after in zip(requests, requests[1:], strict=False):
+    for before, after in itertools.pairwise(requests):
         assert before.data_end_time >= after.data_start_time
     return requests[0].data_start_time, max(r.data_end_time for r in requests)
 
@@ -314,15 +322,50 @@ async def test_a_second_sync_adds_nothing(hub: SpApi) -> None:
         assert again == count, model.__tablename__
 
 
-async def test_sync_survives_injected_faults(database_url: str, redis_url: str) -> None:
+async def test_an_access_token_amazon_expired_early_is_refreshed(hub: SpApi) -> None:
+    """Amazon may reject a token before its `expires_in` (403 Unauthorized, details "The access
+    token you provided has expired."): the client refreshes once and carries on."""
+    seller_id = await connect(hub)
+    runtime = hub.runtime
+    assert await expire_access_tokens(
+        runtime.redis, runtime.redis_server.key, "amazon", subject=seller_id
+    )
+    async with runtime.sessions() as session:
+        before = await vault_repository.get_token(session, USER, "amazon")
+        assert before is not None
+        refreshed_at = before.last_refreshed_at
+
+    client = SpApiClient(runtime, user_id=USER, selling_partner_id=seller_id)
+    participations = await client.get_marketplace_participations()
+
+    assert participations
+    async with runtime.sessions() as session:
+        after = await vault_repository.get_token(session, USER, "amazon")
+        assert after is not None
+        assert after.last_refreshed_at != refreshed_at
+
+
+@pytest.mark.slow  # the client's backoffs: ~30 s
+async def test_sync_survives_injected_faults(
+    database_url: str, redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """429s, 5xx and truncated downloads on a seeded schedule: the client retries its way to
     the same rows as a clean run."""
+    injected: Counter[str] = Counter()
+
+    async def counting(runtime: Runtime, scope: str, allowed: frozenset[str]) -> str | None:
+        fault = await pick_fault(runtime, scope, allowed)
+        injected[fault or "none"] += 1
+        return fault
+
+    monkeypatch.setattr(guard, "pick_fault", counting)
+    monkeypatch.setattr(spapi_endpoints, "pick_fault", counting)
     async with spapi_server(
         database_url,
         redis_url,
         **HUB,
-        sandbox_fault_rate=0.12,
-        sandbox_fault_seed=20261126,
+        sandbox_fault_rate=0.25,
+        sandbox_fault_seed=1,
         sandbox_fault_kinds="429,500,503,truncate",
     ) as spapi:
         seller_id = await connect(spapi)
@@ -336,3 +379,6 @@ async def test_sync_survives_injected_faults(database_url: str, redis_url: str) 
         start, end = await report_span(spapi, LEDGER_REPORT)
         ledger = ledger_truth(expected_ledger_events(seller_id, start, end, sizes))
         assert ledger_stored(await rows_of(spapi, AmazonLedgerEvent)) == ledger
+
+    assert injected["none"] > 20
+    assert sum(injected.values()) - injected["none"] >= 5

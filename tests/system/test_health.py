@@ -54,3 +54,11 @@ def _unreachable(url: str, directory: Path) -> str:
     if url.startswith("sqlite"):
         return f"sqlite+aiosqlite:///{directory}"  # a directory cannot be opened as a database
     return "postgresql+asyncpg://nobody@127.0.0.1:1/none"
+
+
+async def test_health_is_public(client: httpx2.AsyncClient) -> None:
+    # Load balancers probe it without credentials; a stale token must not fail the probe.
+    response = await client.get("/health", headers={"Authorization": "Bearer not-a-jwt"})
+
+    assert response.status_code == 200
+    assert response.json()["status"] == "ok"

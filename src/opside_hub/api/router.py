@@ -12,6 +12,7 @@ from opside_hub.api.deps import get_current_user
 from opside_hub.api.errors_doc import ERROR_RESPONSES
 from opside_hub.auth.endpoints import router as auth_router
 from opside_hub.integrations.endpoints import router as integrations_router
+from opside_hub.ledger.endpoints import router as ledger_router
 from opside_hub.providers.amazon import endpoints as amazon
 from opside_hub.providers.gmail import endpoints as gmail
 from opside_hub.providers.stripe import endpoints as stripe
@@ -24,6 +25,7 @@ private = APIRouter(dependencies=[Depends(get_current_user)], responses=ERROR_RE
 private.include_router(auth_router)
 private.include_router(system_router)
 private.include_router(integrations_router)
+private.include_router(ledger_router)
 private.include_router(sync_router)
 for provider in (amazon, gmail, stripe):
     private.include_router(provider.router)

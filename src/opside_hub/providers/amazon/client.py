@@ -332,7 +332,12 @@ def _token_rejected(response: httpx2.Response) -> bool:
     if response.status_code == 401:
         return True
     for error in _errors(response):
-        text = f"{error.get('code', '')} {error.get('message', '')}".lower()
+        # Amazon says why in `details`: 403 Unauthorized "Access to requested resource is
+        # denied." with "The access token you provided has expired." (or "... is revoked,
+        # malformed or invalid.").
+        text = " ".join(
+            str(error.get(name) or "") for name in ("code", "message", "details")
+        ).lower()
         if "token" in text and ("expired" in text or "invalid" in text):
             return True
         if error.get("code") == "Unauthorized" and "access token" in text:

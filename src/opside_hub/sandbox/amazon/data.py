@@ -15,12 +15,18 @@ of millions of rows is generated a line at a time. Amazon keeps 18 months of rep
 
 **Hard cases** (each on purpose, each deterministic): reimbursement reversals (a later row with
 its own reimbursement-id whose original-reimbursement-id points at an earlier cash
-reimbursement, negative amount and quantities); five currencies, JPY without decimals; cash,
+reimbursement, negative amount and quantities); five currencies, JPY without decimals (an NA
+account would see USD and CAD only; EUR, GBP and JPY are there for the parsers' sake: the
+reports are account-wide, `marketplaceIds` is validated, not used to filter); cash,
 inventory and mixed reimbursements; one reimbursement-id over several SKUs; product names with
 `"` (inches), `&`, commas, accents and CJK (UTF-8); SKUs with spaces, `/` and `+`; FNSKUs equal to
-the ASIN (commingled stock); identical ledger rows; identical monthly subscription fees; empty
-finance pages. The same catalog feeds reimbursements, ledger, finances and inventory, so SKUs,
-FNSKUs and ASINs link across them (an adjustment's TransactionNumber is a reimbursement-id).
+the ASIN (commingled stock); identical ledger rows; identical subscription fees (a ServiceFeeEvent
+has neither date nor id). The same catalog feeds reimbursements, ledger, finances and inventory,
+so SKUs, FNSKUs and ASINs link across them (an adjustment's TransactionNumber is the
+reimbursement-id it pays).
+
+Sizes (`DataSizes`, from the `SANDBOX_AMAZON_*` settings) count events per 540 days; a
+multi-SKU reimbursement is one event of several rows, so a report has ~1.3 rows per event.
 """
 
 from __future__ import annotations
@@ -184,6 +190,9 @@ def _int(*parts: object) -> int:
 def _unit(*parts: object) -> float:
     """A uniform number in [0, 1) from the parts."""
     return _int(*parts) / 2**128
+
+
+stable_fraction = _unit  # for the API's own deterministic choices (empty pages, ...)
 
 
 def _rng(*parts: object) -> random.Random:

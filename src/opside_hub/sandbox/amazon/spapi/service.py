@@ -23,7 +23,7 @@ from typing import Any
 
 from starlette.datastructures import QueryParams
 
-from opside_hub.sandbox.amazon.data import SellerData, _unit, iso_z
+from opside_hub.sandbox.amazon.data import SellerData, iso_z, stable_fraction
 from opside_hub.sandbox.amazon.spapi.guard import invalid_input
 
 INVENTORY_PAGE_SIZE = 50
@@ -146,7 +146,7 @@ def list_financial_events(data: SellerData, params: QueryParams, now: datetime) 
     if (
         page
         and not empty_served
-        and _unit(data.seller_id, "empty-page", *arguments.values(), offset) < EMPTY_PAGE_SHARE
+        and empty_page_first(data.seller_id, after, before, page_size, offset)
     ):
         payload["NextToken"] = encode_token({**arguments, "o": offset, "e": True})
         return {"payload": payload}
@@ -156,6 +156,15 @@ def list_financial_events(data: SellerData, params: QueryParams, now: datetime) 
     if offset + page_size < len(indices):
         payload["NextToken"] = encode_token({**arguments, "o": offset + page_size})
     return {"payload": payload}
+
+
+def empty_page_first(
+    seller_id: str, after: datetime, before: datetime, page_size: int, offset: int
+) -> bool:
+    """Whether the page at `offset` of this window is preceded by an empty page (with a
+    NextToken to the real one): about `EMPTY_PAGE_SHARE` of pages, fixed by their arguments."""
+    arguments = (iso_z(after), iso_z(before), page_size, offset)
+    return stable_fraction(seller_id, "empty-page", *arguments) < EMPTY_PAGE_SHARE
 
 
 # -- FBA Inventory: getInventorySummaries ----------------------------------------------------

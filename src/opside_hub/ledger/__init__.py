@@ -1,0 +1,1 @@
+"""The case ledger: Amazon rows normalized into refund-engine cases, linked to MCDE documents."""
