@@ -27,6 +27,8 @@ WEAK_SECRETS = frozenset(
     {"", "secret", "changeme", "change-me", "password", "your-secret-key", "jwt-secret"}
 )
 MIN_SECRET_BYTES = 32
+# Signs the sandbox Stripe's webhooks when STRIPE_WEBHOOK_SECRET is unset (sandbox mode only).
+SANDBOX_STRIPE_WEBHOOK_SECRET = "whsec_opside-sandbox-stripe-webhook-secret"  # noqa: S105
 
 
 class AppEnv(StrEnum):
@@ -125,6 +127,13 @@ class GmailSettings(_Group):
     token_url: str = Field("", validation_alias=_env("GOOGLE_TOKEN_URL"))
     revoke_url: str = Field("", validation_alias=_env("GOOGLE_REVOKE_URL"))
     api_base_url: str = Field("", validation_alias=_env("GMAIL_API_BASE_URL"))
+    # What the sync fetches: Gmail search syntax (messages.list `q`).
+    invoice_query: str = Field(
+        'has:attachment (invoice OR receipt OR "purchase order") newer_than:2y',
+        validation_alias=_env("GMAIL_INVOICE_QUERY"),
+    )
+    # Gmail requests in flight per sync or search (Gmail allows 250 quota units/s per user).
+    fetch_concurrency: int = Field(8, ge=1, le=50, validation_alias=_env("GMAIL_FETCH_CONCURRENCY"))
 
 
 class StripeSettings(_Group):
@@ -146,6 +155,10 @@ class EvidenceSettings(_Group):
     jwt_ttl: str = Field("5m", validation_alias=_env("PYTHON_API_JWT_TTL"))
     service_name: str = Field(
         "integrations-backend", validation_alias=_env("PYTHON_API_SERVICE_NAME")
+    )
+    # Where evidence files (invoice attachments) are kept, content-addressed by SHA-256.
+    storage_dir: Path = Field(
+        DATA_DIR / "evidence", validation_alias=_env("EVIDENCE_STORAGE_DIR")
     )
 
 
@@ -224,6 +237,10 @@ class Settings(_Group):
     )
     sandbox_amazon_financial_events: int = Field(
         200, ge=0, validation_alias=_env("SANDBOX_AMAZON_FINANCIAL_EVENTS")
+    )
+    # Sandbox Stripe: balance transactions of a connected account in any 540-day span.
+    sandbox_stripe_balance_transactions: int = Field(
+        240, ge=0, le=1_000_000, validation_alias=_env("SANDBOX_STRIPE_BALANCE_TRANSACTIONS")
     )
 
     db: DatabaseSettings = Field(default_factory=DatabaseSettings)
@@ -309,6 +326,17 @@ class Settings(_Group):
         if self.sandbox and not (client_id and secret):
             return f"opside-sandbox-{provider}-client", f"opside-sandbox-{provider}-secret"
         return client_id, secret
+
+    def stripe_webhook_secrets(self) -> list[str]:
+        """The secrets Stripe signs webhooks with: `STRIPE_WEBHOOK_SECRET`, comma-separated when
+        several endpoints (platform, Connect) post here. In sandbox mode an unset one falls back
+        to the sandbox's fixed secret, as `client_credentials` does; in live mode none means
+        webhooks are refused."""
+        raw = self.stripe.webhook_secret.get_secret_value()
+        values = [value.strip() for value in raw.split(",") if value.strip()]
+        if self.sandbox and not values:
+            return [SANDBOX_STRIPE_WEBHOOK_SECRET]
+        return values
 
     def redirect_uri(self, provider: str) -> str:
         group = self._oauth_group(provider)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
@@ -59,11 +60,11 @@ def _expired(settings: AuthSettings) -> str:
 @pytest.mark.parametrize("way", ["query", "message"])
 async def test_a_bad_token_is_closed_with_4401_before_any_data(
     live_server: LiveServer,
-    make_token: object,
+    make_token: Callable[[AuthSettings], str],
     reason: str,
     way: str,
 ) -> None:
-    token: str = make_token(live_server.settings.auth)  # type: ignore[operator]
+    token = make_token(live_server.settings.auth)
     async with open_socket(live_server, token=token if way == "query" else None) as socket:
         if way == "message":
             await socket.send(json.dumps({"type": "auth", "token": token}))

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import contextlib
 import dataclasses
 import json
+import os
 import uuid
 from collections.abc import AsyncIterator
 
 import pytest
 from redis.asyncio import Redis
+from websockets.exceptions import ConnectionClosed
 
-from opside_hub.config import RedisSettings
+from opside_hub.config import RealtimeSettings, RedisSettings
 from opside_hub.core.redis import RedisServer
 from opside_hub.realtime.hub import DropReason, EventHub
 from opside_hub.realtime.service import events_channel, publish
@@ -104,6 +108,40 @@ async def test_the_hub_reconnects_after_its_redis_connection_is_killed(
 
         await publish(runtime, "user-a", "sync_completed", {"syncId": job.id})
         assert await next_event(socket) == {"event": "sync_completed", "data": {"syncId": job.id}}
+
+
+async def test_a_socket_that_stops_reading_is_dropped_while_others_keep_receiving(
+    database_url: str, redis_url: str
+) -> None:
+    small = RealtimeSettings(queue_size=4)
+    async with (
+        serve_live(database_url, redis_url, realtime=small) as server,
+        user_socket(server, "user-a") as stalled,
+        user_socket(server, "user-a") as reader,
+    ):
+        hub: EventHub = server.app.state.hub
+        runtime = runtime_of(server)
+        pad = base64.b64encode(os.urandom(75_000)).decode()  # 100 kB that deflate cannot shrink
+        sent = 0
+        # `stalled` never reads: once the TCP buffers between it and the server are full, its
+        # mailbox fills and the hub drops it. `reader` gets every event meanwhile.
+        async with asyncio.timeout(HANG_GUARD_S):
+            while hub.dropped_slow == 0:
+                await publish(runtime, "user-a", "bulk", {"n": sent, "pad": pad})
+                assert (await next_event(reader))["data"]["n"] == sent
+                sent += 1
+        await publish(runtime, "user-a", "after_drop", {})
+        assert await next_event(reader) == {"event": "after_drop", "data": {}}
+        assert hub.socket_count == 1
+
+        received = 0
+        async with asyncio.timeout(HANG_GUARD_S):
+            with contextlib.suppress(ConnectionClosed):
+                async for _ in stalled:
+                    received += 1
+
+    assert (stalled.close_code, stalled.close_reason) == (1013, "too_slow")
+    assert 0 < received < sent  # what was buffered before the drop, then the close
 
 
 async def test_a_subscription_that_falls_behind_is_dropped_without_slowing_others(

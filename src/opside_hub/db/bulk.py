@@ -19,10 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from opside_hub.db.base import Base
 from opside_hub.db.types import json_default, utcnow
-from opside_hub.db.upsert import insert
 
 CONFLICT_COLUMNS = ("user_id", "row_key")
-SQLITE_BATCH = 500
 
 
 def _table(model: type[Base]) -> Table:
@@ -34,6 +32,10 @@ def _table(model: type[Base]) -> Table:
 def _columns(model: type[Base]) -> list[str]:
     """Every column but the surrogate id."""
     return [column.key for column in inspect(model).columns if column.key != "id"]
+
+
+def _same(value: Any) -> Any:
+    return value
 
 
 def _scalar_defaults(model: type[Base]) -> dict[str, Any]:
@@ -58,27 +60,30 @@ async def upsert_rows(
     complete = [{**defaults, **row, "user_id": user_id, "synced_at": now} for row in rows]
     if session.get_bind().dialect.name == "postgresql":
         return await _copy_upsert(session, model, columns, complete)
-    written = 0
-    for start in range(0, len(complete), SQLITE_BATCH):
-        written += await _insert_upsert(
-            session, model, columns, complete[start : start + SQLITE_BATCH]
-        )
-    return written
+    return await _executemany_upsert(session, model, columns, complete)
 
 
-async def _insert_upsert(
+async def _executemany_upsert(
     session: AsyncSession, model: type[Base], columns: list[str], rows: list[dict[str, Any]]
 ) -> int:
+    """SQLite: one prepared upsert run for every row (no per-batch SQL compilation); the rows
+    really written are the connection's `total_changes()` delta (a no-op upsert changes none)."""
     table = _table(model)
-    statement = insert(session, table).values(rows)
-    updates = {c: statement.excluded[c] for c in columns if c not in CONFLICT_COLUMNS}
-    statement = statement.on_conflict_do_update(
-        index_elements=list(CONFLICT_COLUMNS),
-        set_=updates,
-        where=table.c.raw.is_distinct_from(statement.excluded.raw),
-    ).returning(table.c.id)
-    result = await session.execute(statement)
-    return len(result.fetchall())
+    connection = await session.connection()
+    dialect = connection.dialect
+    processors = [(c, table.c[c].type._cached_bind_processor(dialect) or _same) for c in columns]
+    parameters = [tuple(process(row[c]) for c, process in processors) for row in rows]
+    assignments = ", ".join(f"{c} = excluded.{c}" for c in columns if c not in CONFLICT_COLUMNS)
+    statement = (
+        f"INSERT INTO {table.name} ({', '.join(columns)}) "  # noqa: S608 - our own identifiers
+        f"VALUES ({', '.join('?' for _ in columns)}) "
+        f"ON CONFLICT ({', '.join(CONFLICT_COLUMNS)}) DO UPDATE SET {assignments} "
+        f"WHERE {table.name}.raw IS NOT excluded.raw"
+    )
+    before = (await connection.exec_driver_sql("SELECT total_changes()")).scalar_one()
+    await connection.exec_driver_sql(statement, parameters)
+    after = (await connection.exec_driver_sql("SELECT total_changes()")).scalar_one()
+    return int(after - before)
 
 
 async def _copy_upsert(

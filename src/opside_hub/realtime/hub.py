@@ -219,26 +219,32 @@ class EventHub:
                 failures, backoff = 0, INITIAL_BACKOFF_S
                 self._first_attempt.set()
                 await self._pump(pubsub)
-            except (RedisError, OSError) as exc:  # OSError includes TimeoutError
+            except asyncio.CancelledError:
+                self._subscribed = False
+                await _close_quietly(pubsub, client)
+                raise
+            except Exception as exc:
                 failures += 1
                 delay = backoff * random.uniform(0.5, 1.0)  # noqa: S311 - jitter, not crypto
-                log.warning(
-                    "realtime.hub.disconnected" if self._subscribed else "realtime.hub.unavailable",
-                    error_type=type(exc).__name__,
-                    error=str(exc),
-                    attempt=failures,
-                    retry_in_s=round(delay, 3),
-                )
+                fields = {
+                    "error_type": type(exc).__name__,
+                    "attempt": failures,
+                    "retry_in_s": round(delay, 3),
+                }
+                if isinstance(exc, RedisError | OSError):  # OSError includes TimeoutError
+                    event = (
+                        "realtime.hub.disconnected"
+                        if self._subscribed
+                        else "realtime.hub.unavailable"
+                    )
+                    log.warning(event, error=str(exc), **fields)
+                else:  # a bug; the hub must outlive it or every socket goes quiet
+                    log.exception("realtime.hub.failed", **fields)
                 self._subscribed = False
                 self._first_attempt.set()
                 await _close_quietly(pubsub, client)
                 await asyncio.sleep(delay)
                 backoff = min(backoff * 2, self._max_backoff_s)
-                continue
-            except BaseException:
-                self._subscribed = False
-                await _close_quietly(pubsub, client)
-                raise
 
     async def _subscribe(self, pubsub: PubSub) -> None:
         """PSUBSCRIBE and wait for Redis to confirm it: from then on nothing is missed."""

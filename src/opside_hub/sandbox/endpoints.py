@@ -18,6 +18,8 @@ from opside_hub.api.deps import RuntimeDep
 from opside_hub.sandbox.amazon.endpoints import router as amazon_router
 from opside_hub.sandbox.exceptions import OAuthError
 from opside_hub.sandbox.google.endpoints import router as google_router
+from opside_hub.sandbox.google.gmail import admin_router as gmail_admin_router
+from opside_hub.sandbox.google.gmail import router as gmail_router
 from opside_hub.sandbox.oauth import read_params
 from opside_hub.sandbox.oauth_store import OAuthStore
 from opside_hub.sandbox.routing import SandboxRoute
@@ -65,6 +67,13 @@ async def admin_expire(provider: Provider, request: Request, runtime: RuntimeDep
 def build_sandbox_router() -> APIRouter:
     """Mounted by the app in sandbox mode only; out of the OpenAPI schema (it is not our API)."""
     router = APIRouter(prefix="/sandbox", include_in_schema=False)
-    for child in (amazon_router, google_router, stripe_router, admin_router):
+    for child in (
+        amazon_router,
+        google_router,
+        gmail_router,
+        stripe_router,
+        admin_router,
+        gmail_admin_router,
+    ):
         router.include_router(child)
     return router

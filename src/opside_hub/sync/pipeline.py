@@ -28,6 +28,7 @@ from opside_hub.core.logging import get_logger
 from opside_hub.db.models import SyncEvent
 from opside_hub.db.session import transaction
 from opside_hub.db.types import utcnow
+from opside_hub.realtime.service import publish
 from opside_hub.runtime import Runtime
 from opside_hub.sync import repository
 from opside_hub.sync.exceptions import SyncCancelled
@@ -293,12 +294,8 @@ async def _finish(run: _Run, status: str, *, error: str | None = None) -> str:
 
 
 async def _publish(runtime: Runtime, user_id: str, event: str, status: SyncStatus) -> None:
-    try:
-        from opside_hub.realtime.service import publish
-
-        await publish(runtime, user_id, event, status.model_dump(mode="json", by_alias=True))
-    except Exception as exc:  # the database has the truth; a lost event is only a late UI
-        log.warning("sync.publish_failed", sync_id=status.sync_id, error_type=type(exc).__name__)
+    # Best effort by design: the database has the truth; a lost event is only a late screen.
+    await publish(runtime, user_id, event, status.model_dump(mode="json", by_alias=True))
 
 
 async def _heartbeat(runtime: Runtime, sync_id: str) -> None:

@@ -108,7 +108,8 @@ class Record:
     fields: dict[str, str]
 
     def get(self, name: str) -> str:
-        return self.fields.get(name, "").strip()
+        """The field's value, already stripped; "" when the column is absent."""
+        return self.fields.get(name, "")
 
 
 async def decompressed_lines(
@@ -173,7 +174,7 @@ async def records(lines: AsyncIterator[str]) -> AsyncIterator[Record | RowError]
                 f"{len(fields)} fields for {len(header)} columns", line=start, content=text
             )
             continue
-        yield Record(start, dict(zip(header, fields, strict=False)))
+        yield Record(start, dict(zip(header, (value.strip() for value in fields), strict=False)))
     if buffered:
         yield RowError("unterminated quoted field", line=start, content="\n".join(buffered))
 

@@ -1,7 +1,8 @@
 """Routes of the sandbox Google, at Google's own paths under `/sandbox/google`.
 
 `accounts.google.com/o/oauth2/v2/auth`, `oauth2.googleapis.com/token` and `/revoke`, and
-`gmail.googleapis.com/gmail/v1/...` share the prefix: a client changes only base URLs.
+`gmail.googleapis.com/gmail/v1/...` share the prefix: a client changes only base URLs. The Gmail
+API itself is `gmail.py`.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from opside_hub.sandbox.exceptions import NO_STORE
 from opside_hub.sandbox.google import service
 from opside_hub.sandbox.oauth import (
     basic_credentials,
-    bearer_token,
     check_same_origin,
     decision,
     read_form_pairs,
@@ -113,11 +113,3 @@ async def revoke(request: Request, runtime: RuntimeDep) -> Response:
     params = await read_params(request, include_query=True)
     await service.revoke(store_for(runtime), params)
     return JSONResponse({})
-
-
-@router.get("/gmail/v1/users/{user_id}/profile")
-async def gmail_profile(user_id: str, request: Request, runtime: RuntimeDep) -> Response:
-    token = bearer_token(request) or request.query_params.get("access_token")
-    grant = await service.authenticate(store_for(runtime), token, service.GMAIL_PROFILE_SCOPES)
-    service.check_user_id(grant, user_id)
-    return JSONResponse(service.mailbox_profile(grant.subject))

@@ -79,22 +79,6 @@ def google_user_id(email: str) -> str:
     return "1" + derived_string(f"google-account:{normalize_email(email)}", 20, string.digits)
 
 
-def mailbox_profile(email: str) -> dict[str, Any]:
-    """users.getProfile of a sandbox mailbox: stable figures derived from the address.
-
-    The sandbox Gmail data API is to generate the mailbox itself; it should then answer with
-    its own counts, keeping this shape.
-    """
-    email = normalize_email(email)
-    messages = 40 + int(derived_string(f"gmail-messages:{email}", 3, string.digits))
-    return {
-        "emailAddress": email,
-        "messagesTotal": messages,
-        "threadsTotal": messages * 3 // 4,
-        "historyId": str(100000 + int(derived_string(f"gmail-history:{email}", 6, string.digits))),
-    }
-
-
 @dataclass(frozen=True)
 class AuthRequest:
     client_id: str

@@ -1,0 +1,1 @@
+"""Silent onboarding: a Stripe Connect Express account opened for each seller."""
