@@ -25,6 +25,7 @@ from opside_hub.realtime.hub import EventHub
 from opside_hub.runtime import Runtime
 from opside_hub.sandbox import build_sandbox_router
 from opside_hub.system.endpoints import router as system_router
+from opside_hub.web import include_dashboard
 from opside_hub.worker import build_worker, stop_worker
 
 log = get_logger(__name__)
@@ -82,6 +83,9 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
         app.include_router(api_router, prefix=prefix)
     if settings.sandbox:
         app.include_router(build_sandbox_router())
+    # The dashboard at `/` (its own paths only, no catch-all) and, in sandbox development,
+    # its demo sign-in route `POST /api/dev/token`.
+    include_dashboard(app, settings, API_PREFIXES)
 
     # Added innermost first: a request passes RequestContext → SecurityHeaders → CORS →
     # BodySizeLimit → RateLimit → routes.

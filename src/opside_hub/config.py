@@ -157,9 +157,7 @@ class EvidenceSettings(_Group):
         "integrations-backend", validation_alias=_env("PYTHON_API_SERVICE_NAME")
     )
     # Where evidence files (invoice attachments) are kept, content-addressed by SHA-256.
-    storage_dir: Path = Field(
-        DATA_DIR / "evidence", validation_alias=_env("EVIDENCE_STORAGE_DIR")
-    )
+    storage_dir: Path = Field(DATA_DIR / "evidence", validation_alias=_env("EVIDENCE_STORAGE_DIR"))
 
 
 class RealtimeSettings(_Group):

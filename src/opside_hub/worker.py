@@ -14,6 +14,8 @@ from saq import Worker
 from opside_hub.config import Settings
 from opside_hub.core.logging import get_logger
 from opside_hub.core.queue import JobContext, Schedule, Task
+from opside_hub.onboarding import tasks as onboarding_tasks
+from opside_hub.providers.stripe import tasks as stripe_tasks
 from opside_hub.runtime import Runtime
 from opside_hub.sync import tasks as sync_tasks
 from opside_hub.system import tasks as system_tasks
@@ -21,8 +23,18 @@ from opside_hub.vault import tasks as vault_tasks
 
 log = get_logger(__name__)
 
-TASKS: list[Task] = [*system_tasks.TASKS, *vault_tasks.TASKS, *sync_tasks.TASKS]
-SCHEDULES: list[Schedule] = [*vault_tasks.SCHEDULES, *sync_tasks.SCHEDULES]
+TASKS: list[Task] = [
+    *system_tasks.TASKS,
+    *vault_tasks.TASKS,
+    *sync_tasks.TASKS,
+    *onboarding_tasks.TASKS,
+    *stripe_tasks.TASKS,
+]
+SCHEDULES: list[Schedule] = [
+    *vault_tasks.SCHEDULES,
+    *sync_tasks.SCHEDULES,
+    *stripe_tasks.SCHEDULES,
+]
 SHUTDOWN_GRACE_S = 25
 
 

@@ -1,7 +1,7 @@
 """The sandbox Gmail mailboxes: generated per address, deterministic, with a history.
 
 **Generated mail.** A mailbox is a pure function of its address and its *anchor* (the instant
-the sandbox first saw the mailbox, kept in Redis): 60–90 messages spread over the 30 months
+the sandbox first saw the mailbox, kept in Redis): 60-90 messages spread over the 30 months
 before the anchor. The content is seeded by the address only, so an address always holds the
 same mail (ids, subjects, attachments and their bytes); the anchor only places it in time, so
 `newer_than:2y` keeps meaning "the last two years" however old the sandbox is. The mail is what
@@ -251,10 +251,14 @@ def _display(email: str) -> str:
 def invoice_items(rng: random.Random, currency: str) -> tuple[LineItem, ...]:
     count = rng.randint(1, 4)
     picked = rng.sample(PRODUCTS, count)
-    scale = 100 if currency == "JPY" else 1
+    # Unit costs of $0.80-$24.00; yen have no minor unit (1 JPY is about 1.5 US cents here).
+    scale = 1.5 if currency == "JPY" else 1.0
     return tuple(
         LineItem(
-            sku, name, rng.choice((50, 100, 200, 250, 500, 1000)), rng.randint(80, 2400) * scale
+            sku,
+            name,
+            rng.choice((50, 100, 200, 250, 500, 1000)),
+            int(rng.randint(80, 2400) * scale),
         )
         for sku, name in picked
     )

@@ -250,7 +250,7 @@ def _instant(value: str) -> int:
         return int(value) * 1000
     for pattern in ("%Y/%m/%d", "%Y-%m-%d", "%m/%d/%Y"):
         try:
-            day = datetime.strptime(value, pattern).replace(tzinfo=PACIFIC)  # noqa: DTZ007
+            day = datetime.strptime(value, pattern).replace(tzinfo=PACIFIC)
         except ValueError:
             continue
         return int(day.astimezone(UTC).timestamp() * 1000)

@@ -108,7 +108,7 @@ class MailboxStore:
         key = self.key(email, "anchor")
         await self.redis.set(key, now_ms(), nx=True, ex=KEEP)
         raw = await self.redis.get(key)
-        return int(raw)
+        return int(raw or now_ms())
 
     async def load(self, email: str) -> Mailbox:
         generated = generate(email, await self.anchor(email))
@@ -127,7 +127,7 @@ class MailboxStore:
         history_id = int(await self.redis.incrby(history_key, random.randint(1, 57)))  # noqa: S311
         message_id = draft.id
         while not message_id or message_id in mailbox.by_id:
-            message_id = message_id_for(draft.internal_ms, random.getrandbits(20))  # noqa: S311
+            message_id = message_id_for(draft.internal_ms, random.getrandbits(20))
         message = MailMessage(
             id=message_id,
             thread_id=draft.thread_id or message_id,
@@ -160,9 +160,11 @@ class MailboxStore:
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.rpush(key, *[str(status) for status in statuses])
             pipe.expire(key, KEEP)
-            length, _ = await pipe.execute()
-        return int(length)
+            results = await pipe.execute()
+        return int(results[0])
 
     async def pop_fault(self, email: str) -> int | None:
         raw = await self.redis.lpop(self.key(email, "faults"))
-        return int(raw) if raw is not None else None
+        if isinstance(raw, bytes):
+            raw = raw.decode()
+        return int(raw) if isinstance(raw, str) else None
