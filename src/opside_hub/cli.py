@@ -146,3 +146,7 @@ def vault_rotate(
 
 def main() -> None:
     app()
+
+
+if __name__ == "__main__":
+    main()

@@ -200,6 +200,8 @@ class Settings(_Group):
     max_body_bytes: int = Field(2 * 1024 * 1024, validation_alias=_env("MAX_BODY_BYTES"))
     run_worker_in_api: bool | None = Field(None, validation_alias=_env("RUN_WORKER_IN_API"))
     log_level: str = Field("INFO", validation_alias=_env("LOG_LEVEL"))
+    # A running sync whose heartbeat is older than this is presumed dead and may be resumed.
+    sync_stale_seconds: float = Field(60.0, gt=0, validation_alias=_env("SYNC_STALE_SECONDS"))
     # Lifetime of the access tokens the sandbox providers issue; short values exercise refresh.
     sandbox_token_ttl_seconds: int = Field(
         3600, ge=1, validation_alias=_env("SANDBOX_TOKEN_TTL_SECONDS")

@@ -38,9 +38,13 @@ ATTEMPTS = 3
 DEFAULT_COUNTRY = "US"
 # Where Stripe offers Connect Express accounts (Stripe's "Global availability" list).
 STRIPE_COUNTRIES = frozenset(
-    "AE AT AU BE BG BR CA CH CY CZ DE DK EE ES FI FR GB GI GR HK HR HU IE IN IT JP LI LT LU LV "
-    "MT MX MY NL NO NZ PL PT RO SE SG SI SK TH US".split()
-)
+    {
+        "AE", "AT", "AU", "BE", "BG", "BR", "CA", "CH", "CY", "CZ", "DE", "DK",
+        "EE", "ES", "FI", "FR", "GB", "GI", "GR", "HK", "HR", "HU", "IE", "IN",
+        "IT", "JP", "LI", "LT", "LU", "LV", "MT", "MX", "MY", "NL", "NO", "NZ",
+        "PL", "PT", "RO", "SE", "SG", "SI", "SK", "TH", "US",
+    }
+)  # fmt: skip
 # Amazon's marketplace country codes that are not ISO 3166 (the UK marketplace says "UK").
 AMAZON_COUNTRY_ALIASES = {"UK": "GB"}
 
@@ -112,7 +116,7 @@ async def create_express_account(runtime: Runtime, user_id: str) -> OnboardingRe
             user_id=user_id,
             status=exc.status,
             error_type=exc.error_type,
-            error_code=exc.error_code,
+            error=exc.error_code,
             request_id=exc.request_id,
         )
         return OnboardingResult("failed")

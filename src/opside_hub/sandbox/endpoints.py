@@ -23,6 +23,8 @@ from opside_hub.sandbox.google.gmail import router as gmail_router
 from opside_hub.sandbox.oauth import read_params
 from opside_hub.sandbox.oauth_store import OAuthStore
 from opside_hub.sandbox.routing import SandboxRoute
+from opside_hub.sandbox.stripe.admin import router as stripe_admin_router
+from opside_hub.sandbox.stripe.api import router as stripe_api_router
 from opside_hub.sandbox.stripe.endpoints import router as stripe_router
 
 Provider = Literal["amazon", "google", "stripe"]
@@ -72,8 +74,10 @@ def build_sandbox_router() -> APIRouter:
         google_router,
         gmail_router,
         stripe_router,
+        stripe_api_router,
         admin_router,
         gmail_admin_router,
+        stripe_admin_router,
     ):
         router.include_router(child)
     return router

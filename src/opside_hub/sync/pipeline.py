@@ -37,8 +37,6 @@ from opside_hub.vault.exceptions import NotConnected, ReauthorizationRequired
 
 log = get_logger(__name__)
 
-HEARTBEAT_S = 10.0
-STALE_AFTER = timedelta(seconds=60)
 PUBLISH_EVERY_S = 0.5
 CANCEL_CHECK_EVERY_S = 1.0
 
@@ -90,7 +88,8 @@ async def run_sync(runtime: Runtime, sync_id: str, steps: list[Step]) -> str:
     """Run (or resume) sync `sync_id`; returns its final status, or "skipped" when another
     worker holds it or it is no longer runnable."""
     async with transaction(runtime.sessions) as session:
-        claimed = await repository.claim(session, sync_id, utcnow() - STALE_AFTER)
+        stale_after = timedelta(seconds=runtime.settings.sync_stale_seconds)
+        claimed = await repository.claim(session, sync_id, utcnow() - stale_after)
         job = await repository.get_job(session, sync_id)
         if job is None:
             return "skipped"
@@ -299,8 +298,10 @@ async def _publish(runtime: Runtime, user_id: str, event: str, status: SyncStatu
 
 
 async def _heartbeat(runtime: Runtime, sync_id: str) -> None:
+    # Four beats per staleness period: one lost beat never makes a live run look dead.
+    interval = runtime.settings.sync_stale_seconds / 4
     while True:
-        await asyncio.sleep(HEARTBEAT_S)
+        await asyncio.sleep(interval)
         try:
             async with transaction(runtime.sessions) as session:
                 await repository.beat(session, sync_id)

@@ -14,6 +14,7 @@ from opside_hub.db.session import transaction
 from opside_hub.evidence.client import EvidenceClient
 from opside_hub.evidence.exceptions import EvidenceServiceError
 from opside_hub.providers.amazon import sync as amazon
+from opside_hub.providers.gmail.sync import sync_gmail
 from opside_hub.providers.stripe.sync import sync_stripe
 from opside_hub.sync.pipeline import Step, StepContext
 
@@ -152,5 +153,6 @@ STEPS: list[Step] = [
     Step("ledger.cases", "building_cases", 20, "amazon", build_cases),
     Step("ledger.mcde", "linking_documents", 10, "amazon", link_documents),
     Step("stripe.transactions", "processing_stripe", 5, "stripe", sync_stripe),
+    Step("gmail.messages", "scanning_email", 5, "gmail", sync_gmail),
     Step("finalize", "finalizing", 5, None, finalize),
 ]

@@ -25,7 +25,6 @@ from opside_hub.sync.steps import STEPS
 
 log = get_logger(__name__)
 SAQ_HEARTBEAT_S = 30.0
-REAP_RUNNING_AFTER = timedelta(seconds=90)
 REAP_QUEUED_AFTER = timedelta(minutes=5)
 
 
@@ -109,8 +108,9 @@ async def reap(ctx: JobContext) -> dict[str, Any]:
     runtime = ctx["runtime"]
     now = utcnow()
     async with transaction(runtime.sessions) as session:
+        running_after = timedelta(seconds=runtime.settings.sync_stale_seconds * 1.5)
         stale = await repository.stale_jobs(
-            session, running_before=now - REAP_RUNNING_AFTER, queued_before=now - REAP_QUEUED_AFTER
+            session, running_before=now - running_after, queued_before=now - REAP_QUEUED_AFTER
         )
         for job in stale:
             job.updated_at = now

@@ -225,7 +225,9 @@ async def sync_financial_events(
     async with runtime.sessions() as session:
         cursor = await get_checkpoint(session, account.user_id, dataset)
     posted_before = _parse(cursor.get("postedBefore"))
-    end = now - FINANCE_LAG
+    # Hour-aligned (and more than two minutes back, as Amazon requires): runs within one hour
+    # ask the same windows, so a re-run reads exactly what the last one read.
+    end = _hour_floor(now - FINANCE_LAG)
     pending = cursor.get("window") or {}
     if pending:  # finish the window a previous run was reading, with its exact arguments
         pending_start, pending_end = _parse(pending["after"]), _parse(pending["before"])

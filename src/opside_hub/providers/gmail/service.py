@@ -5,15 +5,32 @@ from __future__ import annotations
 from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from opside_hub.core.concurrency import gather_bounded
 from opside_hub.core.exceptions import BadRequest
 from opside_hub.core.logging import get_logger
-from opside_hub.db.models import User
+from opside_hub.core.pagination import PageParams, encode_cursor
+from opside_hub.core.schemas import Page, PageMeta
+from opside_hub.db.models import GmailMessage, User
 from opside_hub.db.session import scope_to_user
 from opside_hub.integrations.exceptions import ConnectDenied, ConnectFailed, DisconnectFailed
 from opside_hub.integrations.schemas import AuthStart, Connected
 from opside_hub.integrations.service import consume_state, issue_state
-from opside_hub.providers.gmail import oauth
-from opside_hub.providers.gmail.client import GmailApiError, get_profile
+from opside_hub.providers.gmail import oauth, repository
+from opside_hub.providers.gmail.client import (
+    GmailApiError,
+    GmailBadRequest,
+    GmailClient,
+    GmailNotFound,
+    get_profile,
+    vault_tokens,
+)
+from opside_hub.providers.gmail.rows import headers_of, internal_at
+from opside_hub.providers.gmail.schemas import (
+    GmailAttachment,
+    GmailEmail,
+    GmailMessageSummary,
+    Message,
+)
 from opside_hub.providers.oauth2 import OAuthError
 from opside_hub.runtime import Runtime
 from opside_hub.vault import repository as vault_repository
@@ -131,3 +148,87 @@ async def disconnect(session: AsyncSession, runtime: Runtime, user: User) -> boo
     except OAuthError as exc:
         raise DisconnectFailed(details={"error": exc.error}) from exc
     return await vault_repository.delete_token(session, user.id, PROVIDER)
+
+
+# -- synced messages and live search ----------------------------------------------------------
+
+SEARCH_HEADERS = ("Subject", "From", "To")
+
+
+def _email(row: GmailMessage) -> GmailEmail:
+    return GmailEmail(
+        id=row.row_key,
+        thread_id=row.thread_id,
+        history_id=row.history_id,
+        label_ids=list(row.label_ids or []),
+        snippet=row.snippet,
+        internal_date=row.internal_at,
+        size_estimate=row.size_estimate,
+        subject=row.subject,
+        from_=row.from_address,
+        to=row.to_address,
+        has_attachments=row.has_attachments,
+        attachments=[GmailAttachment.model_validate(a) for a in row.attachments or []],
+        synced_at=row.synced_at,
+    )
+
+
+async def emails_page(
+    session: AsyncSession, user: User, filters: repository.EmailFilters, page: PageParams
+) -> Page[GmailEmail]:
+    rows, after = await repository.list_emails(session, user.id, filters, page)
+    return Page(
+        data=[_email(row) for row in rows],
+        meta=PageMeta(next_cursor=encode_cursor(*after) if after else None),
+    )
+
+
+def _summary(message: Message) -> GmailMessageSummary:
+    headers = headers_of(message)
+    return GmailMessageSummary(
+        id=message.id,
+        thread_id=message.threadId,
+        history_id=message.historyId,
+        label_ids=list(message.labelIds),
+        snippet=message.snippet,
+        internal_date=internal_at(message),
+        size_estimate=message.sizeEstimate,
+        subject=headers.get("Subject"),
+        from_=headers.get("From"),
+        to=headers.get("To"),
+    )
+
+
+async def search(
+    runtime: Runtime, user: User, *, q: str, page_token: str | None, limit: int
+) -> Page[GmailMessageSummary]:
+    """A live Gmail search through the user's token: one messages.list page, then each
+    message's metadata (bounded concurrency), in Gmail's order. Gmail's `nextPageToken` is the
+    next cursor."""
+    client = GmailClient(
+        runtime.http,
+        runtime.settings.endpoints().gmail_api_base_url,
+        vault_tokens(runtime, user.id),
+    )
+    try:
+        page = await client.list_messages(q, page_token=page_token, max_results=limit)
+    except GmailBadRequest as exc:
+        raise BadRequest(
+            f"Gmail rejected the search: {exc.message}", code="invalid_search"
+        ) from exc
+
+    async def metadata(message_id: str) -> Message | None:
+        try:
+            return await client.get_message(
+                message_id, fmt="metadata", metadata_headers=SEARCH_HEADERS
+            )
+        except GmailNotFound:  # deleted between the list and the get
+            return None
+
+    messages = await gather_bounded(
+        runtime.settings.gmail.fetch_concurrency, [ref.id for ref in page.messages], metadata
+    )
+    return Page(
+        data=[_summary(message) for message in messages if message is not None],
+        meta=PageMeta(next_cursor=page.nextPageToken),
+    )

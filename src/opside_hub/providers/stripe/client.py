@@ -250,7 +250,7 @@ def _backoff(attempt: int, response: httpx2.Response | None = None) -> float:
             return min(BACKOFF_CAP_S, max(0.0, float(retry_after)))
         except ValueError:
             pass
-    delay = min(BACKOFF_CAP_S, BACKOFF_S * 2 ** (attempt - 1))
+    delay = min(BACKOFF_CAP_S, BACKOFF_S * 2.0 ** (attempt - 1))
     return delay * (0.5 + random.random() / 2)  # noqa: S311 - jitter, not a secret
 
 

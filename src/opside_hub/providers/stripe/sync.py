@@ -154,7 +154,7 @@ def _covered(walk: dict[str, Any], oldest_seen: int) -> float:
     top, since = walk["top"], walk["since"]
     if top is None or top <= since:
         return 1.0
-    return (top - oldest_seen) / (top - since)
+    return float(top - oldest_seen) / float(top - since)
 
 
 def _row(item: dict[str, Any], account: str) -> dict[str, Any]:

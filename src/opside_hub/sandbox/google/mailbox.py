@@ -2,9 +2,10 @@
 
 **Generated mail.** A mailbox is a pure function of its address and its *anchor* (the instant
 the sandbox first saw the mailbox, kept in Redis): 60-90 messages spread over the 30 months
-before the anchor. The content is seeded by the address only, so an address always holds the
-same mail (ids, subjects, attachments and their bytes); the anchor only places it in time, so
-`newer_than:2y` keeps meaning "the last two years" however old the sandbox is. The mail is what
+before the anchor. The address seeds everything (senders, subjects, line items, files); the
+anchor only places the mail in time (dates, and the ids and dated documents that follow from
+them), so `newer_than:2y` keeps meaning "the last two years" however old the sandbox is, and
+the same address and anchor give the same mailbox, byte for byte, in every process. The mail is what
 an Amazon seller's inbox holds: supplier invoices (PDF, PDF sent as octet-stream, CSV next to a
 PDF, XLSX), scanned receipts (PNG), purchase orders, payment reminders in the invoice's
 thread, Seller Central notifications, shipping notices with a packing list (an attachment that
@@ -345,7 +346,10 @@ def generate(email: str, anchor_ms: int) -> Mailbox:
     span_ms = int(SPAN.total_seconds() * 1000)
     # Offsets before the anchor, oldest first; the last messages arrive within days of it.
     offsets = sorted((rng.randrange(span_ms) for _ in range(count)), reverse=True)
-    offsets[-3:] = sorted((rng.randrange(3 * 86_400_000) for _ in range(3)), reverse=True)
+    # The newest three arrive in the last days: one read since, two unread, so the history
+    # still kept (a week) holds both messageAdded and labelRemoved records.
+    day = 86_400_000
+    offsets[-3:] = [2 * day + rng.randrange(day), rng.randrange(day), rng.randrange(day)]
     offsets.sort(reverse=True)
     messages: list[MailMessage] = []
     invoices: list[MailMessage] = []
@@ -353,6 +357,8 @@ def generate(email: str, anchor_ms: int) -> Mailbox:
         internal_ms = anchor_ms - offset - 60_000
         suffix = rng.getrandbits(20)
         kind = rng.choices(kinds, weights)[0]
+        if index >= count - 3:  # the newest: invoices around a notification
+            kind = "amazon" if index == count - 2 else "invoice"
         if kind == "sent" and not invoices:
             kind = "invoice"  # nothing to reply to yet
         issued = datetime.fromtimestamp(internal_ms / 1000, UTC)
@@ -496,13 +502,13 @@ def _with_history(
 ) -> Mailbox:
     """Arrival records, and a later "read" record for what the seller has read (the newest
     mail stays unread). Ids grow with time, with gaps."""
-    recent = anchor_ms - 2 * 86_400_000
+    recent = anchor_ms - 86_400_000
     raw_events: list[tuple[int, str, str, tuple[str, ...]]] = []
     finished: list[MailMessage] = []
     for message in messages:
         raw_events.append((message.internal_ms, "messageAdded", message.id, ()))
         in_inbox = "INBOX" in message.label_ids
-        read_at = message.internal_ms + rng.randint(1, 30) * 3_600_000
+        read_at = message.internal_ms + rng.randint(1, 20) * 3_600_000
         if in_inbox and message.internal_ms < recent and read_at < anchor_ms:
             raw_events.append((read_at, "labelRemoved", message.id, ("UNREAD",)))
             finished.append(message)

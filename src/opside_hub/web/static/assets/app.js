@@ -165,10 +165,15 @@
     }
   }
 
-  function formatTime(iso) {
+  function formatTime(iso, short) {
     if (!iso) return "—";
     const date = new Date(iso);
     if (Number.isNaN(date.getTime())) return "—";
+    if (short) {
+      return date.toLocaleString(undefined, {
+        month: "short", day: "numeric", hour: "numeric", minute: "2-digit",
+      });
+    }
     return date.toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" });
   }
 
@@ -539,7 +544,7 @@
     body.replaceChildren();
     for (const sync of payload.data) {
       const row = el("tr");
-      row.append(el("td", formatTime(sync.startedAt || sync.updatedAt)));
+      row.append(el("td", formatTime(sync.startedAt || sync.updatedAt, true)));
       const status = el("td");
       status.append(badge(sync.status));
       row.append(status);
@@ -560,9 +565,14 @@
       data.successRate === null ? "—" : `${Math.round(data.successRate * 1000) / 10}%`;
     $("stat-duration").textContent = formatDuration(data.averageDurationSeconds);
     $("stat-cases").textContent = String(data.totalCases);
-    $("stat-last").textContent = data.lastSync
-      ? `${data.lastSync.status}, ${formatTime(data.lastSync.finishedAt || data.lastSync.updatedAt)}`
-      : "—";
+    const last = $("stat-last");
+    last.replaceChildren();
+    if (data.lastSync) {
+      last.append(badge(data.lastSync.status));
+      last.append(el("span", formatTime(data.lastSync.finishedAt || data.lastSync.updatedAt, true), { class: "when" }));
+    } else {
+      last.textContent = "—";
+    }
   }
 
   // -- cases ----------------------------------------------------------------------------------

@@ -1,0 +1,65 @@
+"""Talking to the sandbox Stripe as the platform, and to its test controls."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx2
+from pydantic import SecretStr
+
+from opside_hub.providers.stripe.client import StripeClient
+from opside_hub.runtime import Runtime
+from tests.conftest import LiveServer
+
+API = "/sandbox/stripe"
+ADMIN = "/sandbox/_admin/stripe"
+
+
+def secret_key(live: LiveServer) -> str:
+    return live.settings.client_credentials("stripe")[1]
+
+
+def platform(live: LiveServer, account: str | None = None) -> dict[str, str]:
+    headers = {"Authorization": f"Bearer {secret_key(live)}"}
+    if account is not None:
+        headers["Stripe-Account"] = account
+    return headers
+
+
+def client_for(runtime: Runtime) -> StripeClient:
+    return StripeClient.for_platform(runtime)
+
+
+def raw_client(live: LiveServer, http: httpx2.AsyncClient) -> StripeClient:
+    return StripeClient(http, f"{live.url}{API}", SecretStr(secret_key(live)))
+
+
+async def admin(http: httpx2.AsyncClient, path: str, body: dict[str, Any]) -> Any:
+    response = await http.post(f"{ADMIN}{path}", json=body)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+async def list_all(
+    http: httpx2.AsyncClient, live: LiveServer, account: str, **params: str
+) -> list[dict[str, Any]]:
+    """Every balance transaction the sandbox lists for the account, newest first."""
+    found: list[dict[str, Any]] = []
+    after: str | None = None
+    while True:
+        query = {"limit": "100", **params, **({"starting_after": after} if after else {})}
+        response = await http.get(
+            f"{API}/v1/balance_transactions", params=query, headers=platform(live, account)
+        )
+        assert response.status_code == 200, response.text
+        body = response.json()
+        found.extend(body["data"])
+        if not body["has_more"]:
+            return found
+        after = body["data"][-1]["id"]
+
+
+async def connected_account(seller_connect: dict[str, object]) -> str:
+    account = seller_connect["accountId"]
+    assert isinstance(account, str)
+    return account
