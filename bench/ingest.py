@@ -31,9 +31,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from _harness import Backend, backend, bench_settings
 from sqlalchemy import delete
 
-from _harness import Backend, backend, bench_settings
 from opside_hub.auth.repository import get_or_create_user
 from opside_hub.db.bulk import upsert_rows
 from opside_hub.db.models import AmazonReimbursement
@@ -112,15 +112,28 @@ async def one(label: str, rows: int) -> dict[str, Any]:
     directory = Path(tempfile.mkdtemp())
     report = directory / "report.gz"
     actual_rows = write_report(report, rows)
-    server = subprocess.Popen(  # noqa: S603 - our own interpreter, fixed arguments
-        [sys.executable, "-m", "http.server", "0", "--bind", "127.0.0.1",
-         "--directory", str(directory)],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    server = subprocess.Popen(  # noqa: ASYNC220 - started once, before anything is timed
+        [
+            sys.executable,
+            "-m",
+            "http.server",
+            "0",
+            "--bind",
+            "127.0.0.1",
+            "--directory",
+            str(directory),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
     )
     try:
         port = _port_of(server)
-        document = ReportDocument(reportDocumentId="bench", url=f"http://127.0.0.1:{port}/report.gz",
-                                  compressionAlgorithm="GZIP")
+        document = ReportDocument(
+            reportDocumentId="bench",
+            url=f"http://127.0.0.1:{port}/report.gz",
+            compressionAlgorithm="GZIP",
+        )
         if label == "sqlite":
             os.environ.pop("DATABASE_URL", None)
         async with backend() as chosen:
@@ -146,12 +159,14 @@ async def _measure(
         baseline = rss_mb()
         with PeakRss() as memory:
             started = time.perf_counter()
-            first = await ingest_document(runtime, "bench", "r1", document, AmazonReimbursement,
-                                          reimbursement_row)
+            first = await ingest_document(
+                runtime, "bench", "r1", document, AmazonReimbursement, reimbursement_row
+            )
             e2e_s = time.perf_counter() - started
         started = time.perf_counter()
-        again = await ingest_document(runtime, "bench", "r1", document, AmazonReimbursement,
-                                      reimbursement_row)
+        again = await ingest_document(
+            runtime, "bench", "r1", document, AmazonReimbursement, reimbursement_row
+        )
         reingest_s = time.perf_counter() - started
 
         built = await _records(report)
@@ -160,8 +175,9 @@ async def _measure(
         started = time.perf_counter()
         for offset in range(0, len(built), BATCH_ROWS):
             async with transaction(runtime.sessions) as session:
-                await upsert_rows(session, AmazonReimbursement, "bench",
-                                  built[offset:offset + BATCH_ROWS])
+                await upsert_rows(
+                    session, AmazonReimbursement, "bench", built[offset : offset + BATCH_ROWS]
+                )
         ceiling_s = time.perf_counter() - started
     finally:
         await runtime.stop()
@@ -199,21 +215,28 @@ def main() -> None:
                 env.setdefault("DATABASE_URL", "postgresql://127.0.0.1:5432/test")
             env["PYTHONPATH"] = str(Path(__file__).resolve().parent)
             # A process per run: peak RSS and caches start clean.
-            done = subprocess.run(  # noqa: S603
+            done = subprocess.run(
                 [sys.executable, __file__, "--one", label, str(rows)],
-                env=env, capture_output=True, text=True, check=True,
+                env=env,
+                capture_output=True,
+                text=True,
+                check=True,
             )
             result = json.loads(done.stdout.strip().splitlines()[-1])
             results.append(result)
             print(json.dumps(result), flush=True)
     print()
-    print(f"{'backend':<24}{'rows':>9}{'rows/s':>9}{'ceiling':>9}{'ratio':>7}"
-          f"{'peakMB':>8}{'re-ingest s':>12}{'re-written':>11}")
+    print(
+        f"{'backend':<24}{'rows':>9}{'rows/s':>9}{'ceiling':>9}{'ratio':>7}"
+        f"{'peakMB':>8}{'re-ingest s':>12}{'re-written':>11}"
+    )
     for r in results:
-        print(f"{r['backend']:<24}{r['rows']:>9}{r['e2e_rows_per_s']:>9}"
-              f"{r['ceiling_rows_per_s']:>9}{r['ratio_to_ceiling']:>7}"
-              f"{r['peak_rss_above_baseline_mb']:>8}{r['reingest_s']:>12}"
-              f"{r['reingest_rows_written']:>11}")
+        print(
+            f"{r['backend']:<24}{r['rows']:>9}{r['e2e_rows_per_s']:>9}"
+            f"{r['ceiling_rows_per_s']:>9}{r['ratio_to_ceiling']:>7}"
+            f"{r['peak_rss_above_baseline_mb']:>8}{r['reingest_s']:>12}"
+            f"{r['reingest_rows_written']:>11}"
+        )
 
 
 if __name__ == "__main__":

@@ -138,7 +138,8 @@ async def test_states_are_stored_hashed_and_single_use(
     async with live_runtime.sessions() as session:
         rows = (await session.execute(select(OAuthState))).scalars().all()
     assert len(rows) == 1
-    assert rows[0].state_hash != state and state not in rows[0].state_hash
+    assert rows[0].state_hash != state
+    assert state not in rows[0].state_hash
     assert len(state) >= 43  # 256 bits, base64url
 
 

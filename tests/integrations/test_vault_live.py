@@ -61,7 +61,8 @@ async def test_expired_token_is_refreshed_once_for_many_concurrent_callers(
     assert len({t.get_secret_value() for t in tokens}) == 1
     async with live_runtime.sessions() as session:
         after = await repository.get_token(session, seller.user_id, "amazon")
-    assert after is not None and after.expires_at is not None
+    assert after is not None
+    assert after.expires_at is not None
     assert after.expires_at > utcnow() + timedelta(minutes=50)
     # LWA keeps the refresh token; we keep it too.
     assert open_refresh_token(live_runtime.keyring, after) == open_refresh_token(

@@ -82,4 +82,5 @@ async def test_rotation_reseals_every_row_under_the_newest_key(
         assert key_id_of(row.access_token_enc or "") == "new"
         assert open_access_token(only_new, row).get_secret_value() == f"Atza|access-{n}"
         refresh = open_refresh_token(only_new, row)
-        assert refresh is not None and refresh.get_secret_value() == f"Atzr|refresh-{n}"
+        assert refresh is not None
+        assert refresh.get_secret_value() == f"Atzr|refresh-{n}"
