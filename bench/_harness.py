@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx2
 import uvicorn
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
@@ -122,6 +123,23 @@ async def live_app(settings_factory: Any) -> AsyncIterator[tuple[str, Settings]]
         server.should_exit = True
         await serving
         sock.close()
+
+
+async def connect_amazon(url: str, settings: Settings, user_id: str, seller_name: str) -> None:
+    """Connect a sandbox Amazon seller for `user_id` through the real consent flow."""
+    from tests.conftest import LiveServer
+    from tests.sandbox.helpers import press
+
+    from opside_hub.auth.service import create_user_token
+
+    token = create_user_token(user_id, settings.auth)
+    async with httpx2.AsyncClient(base_url=url) as http:
+        start = await http.get("/api/amazon/auth", headers={"Authorization": f"Bearer {token}"})
+        page = await http.get(start.json()["data"]["authUrl"])
+        live = LiveServer(url=url, app=None, settings=settings)  # type: ignore[arg-type]
+        approved = await press(http, live, page, "approve", seller_name)
+        done = await http.get(approved.headers["location"], headers={"Accept": "application/json"})
+        assert done.status_code == 200, done.text
 
 
 def percentile(values: list[float], fraction: float) -> float:

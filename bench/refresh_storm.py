@@ -20,12 +20,9 @@ from datetime import timedelta
 from typing import Any
 
 import httpx2
-from _harness import Backend, backend, bench_settings, live_app, percentile
+from _harness import Backend, backend, bench_settings, connect_amazon, live_app, percentile
 from sqlalchemy import update
-from tests.conftest import LiveServer
-from tests.sandbox.helpers import press
 
-from opside_hub.auth.service import create_user_token
 from opside_hub.db.models import Token
 from opside_hub.db.types import utcnow
 from opside_hub.runtime import Runtime
@@ -46,17 +43,6 @@ def _settings(config: dict[str, Any]) -> Any:
         public_url=config["url"],
         provider_mode="sandbox",
     )
-
-
-async def _connect(url: str, settings: Any) -> None:
-    token = create_user_token(USER, settings.auth)
-    async with httpx2.AsyncClient(base_url=url) as http:
-        start = await http.get("/api/amazon/auth", headers={"Authorization": f"Bearer {token}"})
-        page = await http.get(start.json()["data"]["authUrl"])
-        live = LiveServer(url=url, app=None, settings=settings)  # type: ignore[arg-type]
-        approved = await press(http, live, page, "approve", "Storm Goods")
-        done = await http.get(approved.headers["location"], headers={"Accept": "application/json"})
-        assert done.status_code == 200, done.text
 
 
 async def _storm(config: dict[str, Any], barrier: Any) -> dict[str, Any]:
@@ -110,7 +96,7 @@ async def main() -> None:
             return _settings(config)
 
         async with live_app(factory) as (url, settings):
-            await _connect(url, settings)
+            await connect_amazon(url, settings, USER, "Storm Goods")
             runtime = await Runtime.start(settings)
             async with runtime.sessions() as session:
                 await session.execute(update(Token).values(expires_at=utcnow() - timedelta(1)))

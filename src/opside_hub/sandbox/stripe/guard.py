@@ -201,9 +201,9 @@ async def queue_faults(runtime: Runtime, method: str, path: str, statuses: list[
 
 async def _maybe_fail(request: Request, caller: Caller) -> None:
     runtime = caller.runtime
-    route = request.scope.get("route")
-    path = getattr(route, "path", request.url.path)
-    path = path.removeprefix("/sandbox/stripe")
+    # The route's template (`/v1/accounts/{account_id}`), whatever prefixes mount it.
+    template = str(getattr(request.scope.get("route"), "path", request.url.path))
+    path = template[template.find("/v1/") :] if "/v1/" in template else template
     queued = await runtime.redis.lpop(fault_key(runtime, request.method, path))
     if queued is not None:
         status = queued.decode() if isinstance(queued, bytes) else str(queued)

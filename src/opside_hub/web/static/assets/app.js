@@ -28,6 +28,8 @@
     fetching_inventory: "Fetching inventory",
     building_cases: "Building cases",
     linking_documents: "Linking MCDE documents",
+    processing_stripe: "Processing Stripe transactions",
+    scanning_email: "Scanning Gmail for invoices",
     finalizing: "Finalizing",
     completed: "Completed",
     failed: "Failed",
