@@ -3,7 +3,7 @@
 # (`opside-hub worker`) and the one-shot migrations (`opside-hub migrate`).
 # Build: docker build -t opside-hub .   Run: see docker-compose.yml and the README's "Deploy".
 
-ARG PYTHON_IMAGE=python:3.11.14-slim-bookworm
+ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 
 # -- build: resolve the locked dependencies and install the project into /app/.venv ----------
 FROM ${PYTHON_IMAGE} AS build

@@ -32,7 +32,8 @@ for provider in (amazon, gmail, stripe):
 
 public = APIRouter(responses=ERROR_RESPONSES)
 for provider in (amazon, gmail, stripe):
-    public.include_router(provider.public_router)  # OAuth callbacks: the state is the credential
+    # OAuth callbacks (the state is the credential); Stripe's webhook (its Stripe-Signature).
+    public.include_router(provider.public_router)
 
 api_router = APIRouter()
 api_router.include_router(private)

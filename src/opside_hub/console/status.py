@@ -124,7 +124,9 @@ async def _all_users(session: AsyncSession, console: Console, limit: int) -> Non
     connections: dict[tuple[str, str], str] = {
         (token.user_id, token.provider): token.status for token in tokens
     }
-    table = Table(title=f"Users ({total}, most recently seen first; times in UTC)", title_justify="left")
+    table = Table(
+        title=f"Users ({total}, most recently seen first; times in UTC)", title_justify="left"
+    )
     for column in ("user", *PROVIDERS, "syncs", "last sync", "status", "cases"):
         table.add_column(column, justify="right" if column in ("syncs", "cases") else "left")
     for user in users:

@@ -22,6 +22,7 @@ from sqlalchemy import (
     literal,
     or_,
     select,
+    text,
     true,
     tuple_,
     update,
@@ -150,6 +151,15 @@ class ReimbursementKey:
     @property
     def case_reimbursement_id(self) -> str:
         return self.original_reimbursement_id or self.reimbursement_id
+
+
+async def refresh_statistics(session: AsyncSession) -> None:
+    """ANALYZE the raw tables (PostgreSQL): a backfill writes them just before the first build,
+    and until autovacuum has sampled them the planner prices `reimbursement_id IN (...)` as a
+    scan of the whole table. Without the privilege PostgreSQL only warns and skips the table."""
+    if session.get_bind().dialect.name == "postgresql":
+        for model in (r, f, led):
+            await session.execute(text(f"ANALYZE {model.__tablename__}"))
 
 
 async def reversal_ids(session: AsyncSession, user_id: str) -> dict[str, set[str]]:

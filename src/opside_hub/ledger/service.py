@@ -231,6 +231,8 @@ class _Build:
                 watermark = self.cursor.get("watermark")
                 if watermark and self.cursor.get("rulesVersion") == RULES_VERSION:
                     self.since = datetime.fromisoformat(watermark)
+                else:
+                    await repository.refresh_statistics(session)
                 total = (
                     await repository.count_reimbursements(session, self.user_id, self.since)
                     + await repository.count_adjustments(session, self.user_id, self.since)

@@ -5,10 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import httpx2
-from pydantic import SecretStr
 
-from opside_hub.providers.stripe.client import StripeClient
-from opside_hub.runtime import Runtime
 from tests.conftest import LiveServer
 
 API = "/sandbox/stripe"
@@ -24,14 +21,6 @@ def platform(live: LiveServer, account: str | None = None) -> dict[str, str]:
     if account is not None:
         headers["Stripe-Account"] = account
     return headers
-
-
-def client_for(runtime: Runtime) -> StripeClient:
-    return StripeClient.for_platform(runtime)
-
-
-def raw_client(live: LiveServer, http: httpx2.AsyncClient) -> StripeClient:
-    return StripeClient(http, f"{live.url}{API}", SecretStr(secret_key(live)))
 
 
 async def admin(http: httpx2.AsyncClient, path: str, body: dict[str, Any]) -> Any:
@@ -57,9 +46,3 @@ async def list_all(
         if not body["has_more"]:
             return found
         after = body["data"][-1]["id"]
-
-
-async def connected_account(seller_connect: dict[str, object]) -> str:
-    account = seller_connect["accountId"]
-    assert isinstance(account, str)
-    return account

@@ -35,6 +35,7 @@ from tests.conftest import (
 )
 from tests.integrations.conftest import Seller
 from tests.providers.stripe.helpers import admin, list_all
+from tests.providers.stripe.openapi import schema_errors
 
 WEBHOOK = "/api/stripe/webhook"
 ACCOUNT = "acct_1WebhookTest0000"
@@ -421,6 +422,7 @@ async def test_a_sandbox_balance_event_syncs_the_new_transactions_end_to_end(
     async with running_worker(live_runtime):
         sent = await admin(http, "/events", {"type": "balance.available", "account": account})
         assert sent["delivery"]["status"] == 200, sent
+        assert schema_errors("event", sent["event"]) == []
         assert sent["delivery"]["body"]["data"]["duplicate"] is False
         job = await _finished_sync(live_runtime, seller.user_id)
     assert (job.status, job.trigger, job.providers) == ("completed", "webhook", ["stripe"])

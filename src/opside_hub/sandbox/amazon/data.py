@@ -705,17 +705,29 @@ class SellerData:
     ) -> list[dict[str, Any]]:
         """Every summary of a marketplace as of `now`, in catalog order. A SKU changes once
         every 1-7 days, at its own hour; `lastUpdatedTime` is its last change."""
+        return self.inventory_page(marketplace_id, now, details=details)[0]
+
+    def inventory_page(
+        self,
+        marketplace_id: str,
+        now: datetime | None = None,
+        *,
+        details: bool = True,
+        offset: int = 0,
+        limit: int | None = None,
+    ) -> tuple[list[dict[str, Any]], int]:
+        """One page of `inventory` and the total: only the page's summaries are computed."""
         now = now or utc_now()
         if self.sizes.inventory_skus <= 0 or marketplace_id not in {
             m.id for m in self.marketplaces()
         }:
-            return []
-        summaries = []
-        for product in self.catalog:
-            if marketplace_id == CA.id and not product.in_canada:
-                continue
-            summaries.append(self._summary(product, marketplace_id, now, details))
-        return summaries
+            return [], 0
+        products = [
+            product for product in self.catalog if marketplace_id != CA.id or product.in_canada
+        ]
+        end = len(products) if limit is None else offset + limit
+        page = [self._summary(p, marketplace_id, now, details) for p in products[offset:end]]
+        return page, len(products)
 
     def _summary(
         self, product: Product, marketplace_id: str, now: datetime, details: bool

@@ -1,1 +1,2 @@
-"""Sandbox Stripe: Connect OAuth authorize, token and deauthorize."""
+"""Sandbox Stripe: Connect OAuth (`endpoints.py`), the API — balance transactions, accounts —
+(`api.py`), and test controls with signed webhook delivery (`admin.py`)."""

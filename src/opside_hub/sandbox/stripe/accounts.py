@@ -262,6 +262,11 @@ def new_account(params: Params, now: int) -> dict[str, Any]:
             "or non_profit",
             param="business_type",
         )
+    currency = params.get("default_currency")
+    if currency is not None and not (
+        isinstance(currency, str) and re.fullmatch(r"[a-z]{3}", currency)
+    ):
+        raise invalid_request(f"Invalid currency: {currency}", param="default_currency")
     capabilities = _capabilities(params.get("capabilities", {}))
     if account_type in ("express", "custom") and "transfers" not in capabilities:
         raise invalid_request(
@@ -283,7 +288,7 @@ def new_account(params: Params, now: int) -> dict[str, Any]:
         capabilities=capabilities,
         business_type=business_type,
         business_name=profile.get("name") if isinstance(profile, dict) else None,
-        default_currency=params.get("default_currency"),
+        default_currency=currency,
     )
 
 

@@ -125,10 +125,15 @@ class Call:
         return Response(status_code=status_code, headers=self.headers)
 
 
+UNLIMITED_RATE = 1000.0
+
+
 def announced_rate(runtime: Runtime, operation: str) -> float:
+    """What `x-amzn-RateLimit-Limit` says: the quota in force. With quotas off (scale 0) it
+    announces a rate no client will reach, so clients that adopt it stop pacing themselves."""
     rate = OPERATION_RATES[operation].per_second
     scale = runtime.settings.sandbox_rate_scale
-    return rate * scale if scale > 0 else rate
+    return rate * scale if scale > 0 else UNLIMITED_RATE
 
 
 def format_rate(per_second: float) -> str:

@@ -212,21 +212,27 @@ def inventory_summaries(data: SellerData, params: QueryParams, now: datetime) ->
                 "Invalid nextToken.", "Call with the parameters that produced the nextToken."
             )
         offset = int(state["o"])
-    summaries = data.inventory(granularity_id, now, details=details)
-    if start is not None:
-        # Changes after startDateTime; sellerSkus and sellerSku are then ignored.
-        summaries = [s for s in summaries if s["lastUpdatedTime"] > iso_z(start)]
-    elif skus:
-        wanted = set(skus)
-        summaries = [s for s in summaries if s["sellerSku"] in wanted]
-    page = summaries[offset : offset + INVENTORY_PAGE_SIZE]
+    if start is None and not skus:
+        # The whole catalog: compute just this page (a big seller has tens of thousands).
+        page, total = data.inventory_page(
+            granularity_id, now, details=details, offset=offset, limit=INVENTORY_PAGE_SIZE
+        )
+    else:
+        summaries = data.inventory(granularity_id, now, details=details)
+        if start is not None:
+            # Changes after startDateTime; sellerSkus and sellerSku are then ignored.
+            summaries = [s for s in summaries if s["lastUpdatedTime"] > iso_z(start)]
+        else:
+            wanted = set(skus)
+            summaries = [s for s in summaries if s["sellerSku"] in wanted]
+        page, total = summaries[offset : offset + INVENTORY_PAGE_SIZE], len(summaries)
     body: dict[str, Any] = {
         "payload": {
             "granularity": {"granularityType": "Marketplace", "granularityId": granularity_id},
             "inventorySummaries": page,
         }
     }
-    if offset + INVENTORY_PAGE_SIZE < len(summaries):
+    if offset + INVENTORY_PAGE_SIZE < total:
         body["pagination"] = {
             "nextToken": encode_token(
                 {**arguments, "o": offset + INVENTORY_PAGE_SIZE, "t": now.timestamp()}
