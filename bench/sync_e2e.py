@@ -45,6 +45,7 @@ from opside_hub.sync.steps import STEPS
 from opside_hub.vault.keys import generate_key
 
 USER = "big-seller"
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def _free_port() -> int:
@@ -101,7 +102,7 @@ async def main(args: argparse.Namespace) -> None:
         server = subprocess.Popen(  # noqa: ASYNC220 - the app under test, started once
             [sys.executable, "-m", "opside_hub.cli", "serve", "--port", str(port)],
             env=env,
-            cwd=Path(__file__).resolve().parent.parent,
+            cwd=ROOT,
         )
         try:
             await _wait_healthy(url, server)

@@ -98,7 +98,13 @@ async def forward_pending(
                 user_id=user_id,
                 email=email,
             )
-        except (EvidenceServiceError, EvidenceNotConfigured, httpx2.HTTPError, OSError) as exc:
+        except (
+            EvidenceServiceError,
+            EvidenceNotConfigured,
+            httpx2.HTTPError,
+            OSError,
+            ValueError,  # an answer that is not JSON
+        ) as exc:
             log.warning(
                 "evidence.forward.failed",
                 user_id=user_id,

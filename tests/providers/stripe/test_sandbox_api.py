@@ -244,7 +244,7 @@ async def test_accounts_retrieve_and_create_idempotently(
         ({"type": "standard", "favourite_colour": "blue"}, "favourite_colour"),
         ({"type": "standard", "default_currency": "dollars"}, "default_currency"),
         ({"type": "standard", "metadata": "not-a-hash"}, "metadata"),
-        ({"type": "express", "capabilities[transfers]": "yes"}, "capabilities"),
+        ({"type": "express", "capabilities[transfers]": "yes"}, "capabilities[transfers]"),
     ],
 )
 async def test_account_creation_validates_like_stripe(

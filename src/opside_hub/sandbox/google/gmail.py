@@ -23,6 +23,7 @@ import base64
 import binascii
 import re
 from collections.abc import Iterable
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -38,6 +39,7 @@ from opside_hub.sandbox.google.formats import (
     message_json,
     mime_tree,
     parse_attachment_id,
+    raw_bytes,
     reference,
 )
 from opside_hub.sandbox.google.mailbox import (
@@ -47,7 +49,13 @@ from opside_hub.sandbox.google.mailbox import (
     MailMessage,
     new_invoice,
 )
-from opside_hub.sandbox.google.search import Context, QueryError, parse_query, words
+from opside_hub.sandbox.google.search import (
+    Context,
+    QueryError,
+    Searchable,
+    parse_query,
+    words,
+)
 from opside_hub.sandbox.google.store import MailboxStore, now_ms
 from opside_hub.sandbox.oauth import bearer_token
 from opside_hub.sandbox.oauth_store import Grant, OAuthStore
@@ -147,6 +155,11 @@ def _message(mailbox: Mailbox, message_id: str) -> MailMessage:
     return message
 
 
+def _searchable(message: MailMessage) -> Searchable:
+    # `larger:`/`smaller:` compare the size Gmail reports (sizeEstimate: the RFC 822 bytes).
+    return replace(message.searchable(), size=len(raw_bytes(message)))
+
+
 @router.get("/profile")
 async def get_profile(user_id: str, request: Request, runtime: RuntimeDep) -> Response:
     _, mailbox = await _open(request, runtime, user_id, service.GMAIL_PROFILE_SCOPES)
@@ -180,7 +193,7 @@ async def list_messages(user_id: str, request: Request, runtime: RuntimeDep) -> 
         for message in mailbox.messages
         if (spam_trash or not {"SPAM", "TRASH"} & set(message.label_ids))
         and label_ids <= set(message.label_ids)
-        and query.matches(message.searchable(), context)
+        and query.matches(_searchable(message), context)
     ]
     start = 0
     if token := params.get("pageToken"):

@@ -82,8 +82,8 @@ class Searchable:
     labels: frozenset[str]
     user_labels: frozenset[str]  # names, casefolded
     internal_ms: int
-    size: int
-    message_id: str  # the Message-ID header without <>
+    size: int  # bytes, for larger:/smaller:
+    message_id: str  # the Message-ID header
 
 
 @dataclass(frozen=True)
