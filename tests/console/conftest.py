@@ -15,6 +15,7 @@ import pytest
 from tests.conftest import TEST_JWT_SECRET, LiveServer, serve_live
 
 CLI = Path(sys.executable).parent / "opside-hub"
+APPEAR_S = 5.0
 SMALL_SANDBOX: dict[str, object] = {
     "run_worker_in_api": True,
     "sandbox_report_delay_seconds": 0,
@@ -52,3 +53,23 @@ async def opside_hub(cwd: Path, *args: str, **env: str) -> subprocess.CompletedP
         timeout=180,
         check=False,
     )
+
+
+async def wait_until_settled(live: LiveServer, user_id: str, timeout_s: float = 60.0) -> None:
+    """Until none of the user's syncs is queued or running, and the one that connecting Amazon
+    starts (from a job) has had time to appear."""
+    import httpx2
+
+    from tests.conftest import bearer
+
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    async with httpx2.AsyncClient(base_url=live.url) as http:
+        while loop.time() < started + timeout_s:
+            response = await http.get("/api/sync/history", headers=bearer(live.settings, user_id))
+            syncs = response.json()["data"]
+            settled = all(s["status"] not in ("queued", "running") for s in syncs)
+            if settled and (syncs or loop.time() > started + APPEAR_S):
+                return
+            await asyncio.sleep(0.2)
+    raise AssertionError(f"the syncs of {user_id} did not settle in {timeout_s} s")

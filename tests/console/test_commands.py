@@ -9,7 +9,7 @@ import httpx2
 from opside_hub.auth.service import create_user_token
 from opside_hub.config import AuthSettings
 from tests.conftest import LiveServer, serve_live
-from tests.console.conftest import SMALL_SANDBOX, opside_hub
+from tests.console.conftest import SMALL_SANDBOX, opside_hub, wait_until_settled
 from tests.integrations.conftest import Seller
 from tests.realtime.conftest import insert_sync, runtime_of
 
@@ -84,6 +84,7 @@ async def test_status_shows_a_user_and_all_users(
     hub: LiveServer, tmp_path: Path, database_url: str
 ) -> None:
     await _connect_amazon(hub, "status-seller")
+    await wait_until_settled(hub, "status-seller")  # the sync that connecting starts
     synced = await opside_hub(tmp_path, "sync", "--user", "status-seller", "--url", hub.url)
     assert synced.returncode == 0, synced.stderr
 

@@ -10,7 +10,7 @@ from sqlalchemy import update
 from opside_hub.db.models import AmazonFinancialEvent, AmazonLedgerEvent, AmazonReimbursement
 from opside_hub.db.session import transaction
 from opside_hub.db.types import utcnow
-from opside_hub.ledger import service
+from opside_hub.ledger import repository, service
 from opside_hub.ledger.service import build_cases
 from opside_hub.runtime import Runtime
 from tests.ledger.helpers import (
@@ -351,3 +351,17 @@ async def test_users_are_kept_apart(runtime: Runtime) -> None:
     await build_cases(runtime, "b", sync_id=None)
     assert (await cases_of(runtime, "b"))["R1:SKU-A"].normalized_data["amountTotal"] == 5
     assert (await cases_of(runtime, "a"))["R1:SKU-A"].normalized_data["amountTotal"] == 1000
+
+
+async def test_planner_statistics_are_refreshed_when_stale(
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(repository, "MIN_ROWS_FOR_STATISTICS", 1)
+    await seed(runtime, USER, reimbursements=[reimbursement(f"R{n}", "SKU-A") for n in range(4)])
+    async with transaction(runtime.sessions) as session:
+        postgres = session.get_bind().dialect.name == "postgresql"
+        first = await repository.ensure_statistics(session, AmazonReimbursement, 4)
+    async with transaction(runtime.sessions) as session:
+        second = await repository.ensure_statistics(session, AmazonReimbursement, 4)
+    # PostgreSQL analyzes once (then knows the rows); SQLite's planner needs no statistics.
+    assert (first, second) == ((True, False) if postgres else (False, False))

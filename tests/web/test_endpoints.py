@@ -63,7 +63,7 @@ async def test_the_page_is_served_at_the_root_with_the_csp(client: httpx2.AsyncC
 @pytest.mark.parametrize(
     ("path", "media_type"),
     [
-        ("/assets/app.js", "text/javascript"),
+        ("/assets/app.js", "javascript"),  # text/ or application/, by the system's mime types
         ("/assets/app.css", "text/css"),
         ("/assets/favicon.svg", "image/svg+xml"),
     ],
@@ -74,7 +74,7 @@ async def test_assets_are_served_from_this_origin(
     response = await client.get(path)
 
     assert response.status_code == 200
-    assert response.headers["content-type"].startswith(media_type)
+    assert media_type in response.headers["content-type"]
     assert response.headers["cache-control"] == "no-cache"
 
 

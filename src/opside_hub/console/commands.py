@@ -73,6 +73,8 @@ def register(app: typer.Typer, settings_or_exit: Callable[[], Settings]) -> None
         try:
             final = asyncio.run(run())
         except HubError as exc:
+            if exc.code == "nothing_to_sync":
+                fail(f"{exc.message} Connect one first, e.g. in the dashboard: {base_url}/")
             fail(exc.message if exc.status != 401 else token_rejected(exc))
         except KeyboardInterrupt:
             console.print("stopped following; the sync goes on (run the command again to follow)")

@@ -8,6 +8,7 @@ writers are serialized anyway) so the build and the linker never lose each other
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -153,13 +154,44 @@ class ReimbursementKey:
         return self.original_reimbursement_id or self.reimbursement_id
 
 
-async def refresh_statistics(session: AsyncSession) -> None:
-    """ANALYZE the raw tables (PostgreSQL): a backfill writes them just before the first build,
-    and until autovacuum has sampled them the planner prices `reimbursement_id IN (...)` as a
-    scan of the whole table. Without the privilege PostgreSQL only warns and skips the table."""
+async def lock_ledger(session: AsyncSession, user_id: str) -> None:
+    """Serialize the writers of one user's ledger (the build, the linker) batch by batch, so
+    they never deadlock on each other's row locks. PostgreSQL: a transaction-level advisory
+    lock; SQLite serializes writers by itself."""
     if session.get_bind().dialect.name == "postgresql":
-        for model in (r, f, led):
-            await session.execute(text(f"ANALYZE {model.__tablename__}"))
+        digest = hashlib.blake2b(f"ledger:{user_id}".encode(), digest_size=8).digest()
+        key = int.from_bytes(digest, "big", signed=True)
+        await session.execute(select(func.pg_advisory_xact_lock(key)))
+
+
+MIN_ROWS_FOR_STATISTICS = 1000
+
+
+async def ensure_statistics(session: AsyncSession, model: Any, rows: int) -> bool:
+    """ANALYZE `model`'s table (PostgreSQL) when its statistics know of fewer than half of
+    the `rows` we know it holds.
+
+    A backfill writes the raw tables just before the first build, and the build then writes
+    the cases: until autovacuum has sampled a table (or where it is off) the planner has no
+    column statistics and prices `claim_id IN (...)` as a scan of the whole table, once per
+    batch. Halving keeps this to a few ANALYZEs per build. Without the privilege, PostgreSQL
+    only warns and skips the table."""
+    if session.get_bind().dialect.name != "postgresql" or rows < MIN_ROWS_FOR_STATISTICS:
+        return False
+    name = model.__tablename__
+    known = await session.execute(
+        text("SELECT reltuples FROM pg_class WHERE oid = CAST(:name AS regclass)"), {"name": name}
+    )
+    reltuples = known.scalar()
+    if reltuples is not None and float(reltuples) >= rows / 2:
+        return False
+    await session.execute(text(f"ANALYZE {name}"))
+    return True
+
+
+async def count_cases(session: AsyncSession, user_id: str) -> int:
+    query = select(func.count()).where(c.user_id == user_id)
+    return int((await session.execute(query)).scalar_one())
 
 
 async def reversal_ids(session: AsyncSession, user_id: str) -> dict[str, set[str]]:

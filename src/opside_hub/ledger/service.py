@@ -41,6 +41,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from opside_hub.core.logging import get_logger
 from opside_hub.db.base import new_id
+from opside_hub.db.models import AmazonFinancialEvent, AmazonReimbursement, RefundEngineCase
 from opside_hub.db.session import scope_to_user, transaction
 from opside_hub.db.types import utcnow
 from opside_hub.ledger import repository
@@ -77,6 +78,7 @@ STAGE_BUILD = "building_cases"
 STAGE_LINK = "linking_documents"
 PHASES = ("reimbursements", "adjustments", "ledger", "done")
 MAX_MESSAGE_FIELDS = 8
+STATISTICS_EVERY = 5000  # cases created between two checks of the planner's statistics
 
 Progress = Callable[[int, int], Awaitable[None]]
 ClaimKey = tuple[str, str | None]
@@ -110,9 +112,13 @@ class LinkCounts:
 
 
 @asynccontextmanager
-async def _transaction(runtime: Runtime, user_id: str) -> AsyncIterator[AsyncSession]:
+async def _transaction(
+    runtime: Runtime, user_id: str, *, write: bool = False
+) -> AsyncIterator[AsyncSession]:
     async with transaction(runtime.sessions) as session:
         await scope_to_user(session, user_id)
+        if write:
+            await repository.lock_ledger(session, user_id)
         yield session
 
 
@@ -180,6 +186,8 @@ class _Build:
         self.adjustment_index: dict[tuple[str, str | None], list[int]] = {}
         self.ledger_keys: list[str] | None = None
         self.counts = CaseCounts()
+        self.cases_known = 0
+        self.created_at_check = 0
         self.cursor: dict[str, Any] = {}
         self.run_state: dict[str, Any] = {}
 
@@ -187,9 +195,19 @@ class _Build:
         await self._start()
         state = self.run_state
         while state["phase"] != "done":
-            async with _transaction(self.runtime, self.user_id) as session:
+            async with _transaction(self.runtime, self.user_id, write=True) as session:
+                if self.counts.created - self.created_at_check >= STATISTICS_EVERY:
+                    self.created_at_check = self.counts.created
+                    await repository.ensure_statistics(
+                        session, RefundEngineCase, self.cases_known + self.counts.created
+                    )
                 phase = state["phase"]
-                done = await getattr(self, f"_{phase}")(session, state)
+                step = {
+                    "reimbursements": self._reimbursements,
+                    "adjustments": self._adjustments,
+                    "ledger": self._ledger,
+                }[phase]
+                done = await step(session, state)
                 if done == 0:
                     state["phase"] = PHASES[PHASES.index(phase) + 1]
                     state["after"] = "" if state["phase"] == "ledger" else 0
@@ -213,16 +231,20 @@ class _Build:
 
     async def _start(self) -> None:
         async with _transaction(self.runtime, self.user_id) as session:
+            reimbursements = await repository.count_reimbursements(session, self.user_id, None)
+            adjustments = await repository.count_adjustments(session, self.user_id, None)
+            cases = await repository.count_cases(session, self.user_id)
+            await repository.ensure_statistics(session, AmazonReimbursement, reimbursements)
+            await repository.ensure_statistics(session, AmazonFinancialEvent, adjustments)
+            await repository.ensure_statistics(session, RefundEngineCase, cases)
             self.cursor = await repository.get_checkpoint(session, self.user_id, BUILD_CHECKPOINT)
             state = self.cursor.get("run")
-            resumable = (
+            if (
                 isinstance(state, dict)
                 and self.sync_id is not None
                 and state.get("syncId") == self.sync_id
                 and state.get("rulesVersion") == RULES_VERSION
-            )
-            if resumable:
-                assert isinstance(state, dict)
+            ):
                 since = state.get("since")
                 self.since = datetime.fromisoformat(since) if since else None
                 self.counts = CaseCounts(**state["counts"])
@@ -231,13 +253,12 @@ class _Build:
                 watermark = self.cursor.get("watermark")
                 if watermark and self.cursor.get("rulesVersion") == RULES_VERSION:
                     self.since = datetime.fromisoformat(watermark)
-                else:
-                    await repository.refresh_statistics(session)
-                total = (
-                    await repository.count_reimbursements(session, self.user_id, self.since)
-                    + await repository.count_adjustments(session, self.user_id, self.since)
-                    + len(await self._ledger_keys(session))
-                )
+                    reimbursements = await repository.count_reimbursements(
+                        session, self.user_id, self.since
+                    )
+                    adjustments = await repository.count_adjustments(
+                        session, self.user_id, self.since
+                    )
                 state = {
                     "syncId": self.sync_id,
                     "rulesVersion": RULES_VERSION,
@@ -246,7 +267,7 @@ class _Build:
                     "phase": PHASES[0],
                     "after": 0,
                     "processed": 0,
-                    "total": total,
+                    "total": reimbursements + adjustments + len(await self._ledger_keys(session)),
                     "counts": self.counts.as_dict(),
                 }
                 self.cursor["run"] = state
@@ -254,6 +275,9 @@ class _Build:
                     session, self.user_id, BUILD_CHECKPOINT, self.cursor
                 )
             self.run_state = state
+            # The cases a resumed run created are counted in `cases` already.
+            self.cases_known = cases - self.counts.created
+            self.created_at_check = self.counts.created
             # Read once per run: the build never writes raw rows, and one sync runs at a time.
             self.reversals = await repository.reversal_ids(session, self.user_id)
             self.adjustment_index = await repository.adjustment_index(session, self.user_id)
@@ -526,12 +550,13 @@ async def link_documents(
     async with _transaction(runtime, user_id) as session:
         documents = await repository.all_documents(session, user_id)
         total = await repository.count_linkable(session, user_id)
+        await repository.ensure_statistics(session, RefundEngineCase, total)
     index = DocumentIndex(documents)
     counts = LinkCounts()
     after = ""
     processed = 0
     while True:
-        async with _transaction(runtime, user_id) as session:
+        async with _transaction(runtime, user_id, write=True) as session:
             targets = await repository.linkable_page(
                 session, user_id, after_id=after, limit=CASE_BATCH
             )
