@@ -130,6 +130,8 @@ def configure_logging(*, json: bool, level: str = "INFO") -> None:
     # httpx logs every request URL at INFO; URLs can carry codes, so keep it at WARNING.
     for name in ("httpx", "httpx2", "httpcore", "httpcore2"):
         logging.getLogger(name).setLevel(logging.WARNING)
+    # SAQ logs every cron tick and job at INFO; our jobs log what matters themselves.
+    logging.getLogger("saq").setLevel(max(logging.WARNING, root.level))
 
 
 def get_logger(name: str) -> structlog.stdlib.BoundLogger:
