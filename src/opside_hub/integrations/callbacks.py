@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
+from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from fastapi import Request
@@ -42,3 +44,25 @@ def callback_failure(
     return frontend_redirect(
         settings, {"integration": provider, "status": "error", "error": error.code}
     )
+
+
+# Declared on every provider's callback route (the OpenAPI document says both answers).
+CALLBACK_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"description": "JSON when Accept: application/json"},
+    302: {"description": "Redirect to the frontend"},
+}
+
+
+async def answer_callback(
+    request: Request, settings: Settings, provider: str, completing: Awaitable[Connected]
+) -> Response:
+    """Run a provider callback and answer the browser (redirect) or the caller (JSON).
+
+    Errors are answers here, not exceptions: the state consumed so far stays committed, so a
+    replayed callback is refused as reused.
+    """
+    try:
+        connected = await completing
+    except AppError as exc:
+        return callback_failure(request, settings, provider, exc)
+    return callback_success(request, settings, connected)

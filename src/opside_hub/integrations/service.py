@@ -17,9 +17,10 @@ from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from opside_hub.db.models import OAuthState, Token
+from opside_hub.db.session import scope_to_user
 from opside_hub.db.types import utcnow
 from opside_hub.integrations import repository
-from opside_hub.integrations.exceptions import InvalidState
+from opside_hub.integrations.exceptions import ConnectDenied, ConnectFailed, InvalidState
 from opside_hub.integrations.schemas import Integration
 from opside_hub.vault import repository as vault_repository
 from opside_hub.vault.cipher import Owner, seal, unseal
@@ -111,6 +112,26 @@ async def consume_state(
         else None
     )
     return ConsumedState(user_id=row.user_id, code_verifier=verifier)
+
+
+async def accept_callback(
+    session: AsyncSession,
+    keyring: Keyring,
+    *,
+    provider: str,
+    state: str | None,
+    error: str | None,
+    required: dict[str, str | None],
+) -> ConsumedState:
+    """The common start of every OAuth callback: use up the state, scope the transaction to its
+    user, then refuse a denial or a callback missing one of its `required` parameters."""
+    consumed = await consume_state(session, keyring, value=state, provider=provider)
+    await scope_to_user(session, consumed.user_id)
+    if error:
+        raise ConnectDenied(code="access_denied" if error == "access_denied" else error[:64])
+    if missing := [name for name, value in required.items() if not value]:
+        raise ConnectFailed(f"The callback lacks {', '.join(missing)}.", code="invalid_callback")
+    return consumed
 
 
 async def purge_expired_states(session: AsyncSession, *, older_than: timedelta) -> int:

@@ -7,11 +7,10 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
 from opside_hub.api.deps import CurrentUser, RuntimeDep, SessionDep
-from opside_hub.core.exceptions import AppError
 from opside_hub.core.pagination import PageDep
 from opside_hub.core.schemas import Envelope, Page
 from opside_hub.core.timeparams import aware
-from opside_hub.integrations.callbacks import callback_failure, callback_success
+from opside_hub.integrations.callbacks import CALLBACK_RESPONSES, answer_callback
 from opside_hub.integrations.schemas import AuthStart, Disconnected
 from opside_hub.providers.amazon import service
 from opside_hub.providers.amazon.repository import ClaimFilters
@@ -30,10 +29,7 @@ async def auth(user: CurrentUser, session: SessionDep, runtime: RuntimeDep) -> E
 @public_router.get(
     "/callback",
     summary="Seller Central redirect: store the tokens, then redirect to FRONTEND_URL",
-    responses={
-        200: {"description": "JSON when Accept: application/json"},
-        302: {"description": "Redirect to the frontend"},
-    },
+    responses=CALLBACK_RESPONSES,
     response_class=Response,
 )
 async def callback(
@@ -45,18 +41,19 @@ async def callback(
     spapi_oauth_code: str | None = None,
     error: str | None = None,
 ) -> Response:
-    try:
-        connected = await service.complete_connect(
+    return await answer_callback(
+        request,
+        runtime.settings,
+        service.PROVIDER,
+        service.complete_connect(
             session,
             runtime,
             state=state,
             selling_partner_id=selling_partner_id,
             code=spapi_oauth_code,
             error=error,
-        )
-    except AppError as exc:
-        return callback_failure(request, runtime.settings, service.PROVIDER, exc)
-    return callback_success(request, runtime.settings, connected)
+        ),
+    )
 
 
 @router.delete(

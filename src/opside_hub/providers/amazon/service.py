@@ -11,10 +11,9 @@ from opside_hub.core.pagination import PageParams, encode_cursor
 from opside_hub.core.queue import defer_job
 from opside_hub.core.schemas import Money, Page, PageMeta
 from opside_hub.db.models import User
-from opside_hub.db.session import scope_to_user
-from opside_hub.integrations.exceptions import ConnectDenied, ConnectFailed
+from opside_hub.integrations.exceptions import ConnectFailed
 from opside_hub.integrations.schemas import AuthStart, Connected
-from opside_hub.integrations.service import consume_state, issue_state
+from opside_hub.integrations.service import accept_callback, issue_state
 from opside_hub.providers.amazon import oauth, repository
 from opside_hub.providers.amazon.client import (
     SpApiError,
@@ -52,14 +51,16 @@ async def complete_connect(
     code: str | None,
     error: str | None = None,
 ) -> Connected:
-    consumed = await consume_state(session, runtime.keyring, value=state, provider=PROVIDER)
-    await scope_to_user(session, consumed.user_id)
-    if error:
-        raise ConnectDenied(code="access_denied" if error == "access_denied" else error[:64])
-    if not code or not selling_partner_id:
-        raise ConnectFailed(
-            "The callback lacks spapi_oauth_code or selling_partner_id.", code="invalid_callback"
-        )
+    consumed = await accept_callback(
+        session,
+        runtime.keyring,
+        provider=PROVIDER,
+        state=state,
+        error=error,
+        required={"spapi_oauth_code": code, "selling_partner_id": selling_partner_id},
+    )
+    assert code is not None
+    assert selling_partner_id is not None
     try:
         grant = await oauth.exchange_code(runtime.http, runtime.settings, code)
     except OAuthError as exc:

@@ -7,11 +7,10 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
 from opside_hub.api.deps import CurrentUser, RuntimeDep, SessionDep
-from opside_hub.core.exceptions import AppError
 from opside_hub.core.pagination import PageDep
 from opside_hub.core.schemas import Envelope, Page
 from opside_hub.core.timeparams import aware
-from opside_hub.integrations.callbacks import callback_failure, callback_success
+from opside_hub.integrations.callbacks import CALLBACK_RESPONSES, answer_callback
 from opside_hub.integrations.schemas import AuthStart, Connected, Disconnected
 from opside_hub.providers.gmail import service
 from opside_hub.providers.gmail.repository import EmailFilters
@@ -31,10 +30,7 @@ async def auth(user: CurrentUser, session: SessionDep, runtime: RuntimeDep) -> E
 @public_router.get(
     "/callback",
     summary="Google redirect: store the tokens, then redirect to FRONTEND_URL",
-    responses={
-        200: {"description": "JSON when Accept: application/json"},
-        302: {"description": "Redirect to the frontend"},
-    },
+    responses=CALLBACK_RESPONSES,
     response_class=Response,
 )
 async def callback(
@@ -45,13 +41,12 @@ async def callback(
     code: str | None = None,
     error: str | None = None,
 ) -> Response:
-    try:
-        connected = await service.complete_callback(
-            session, runtime, state=state, code=code, error=error
-        )
-    except AppError as exc:
-        return callback_failure(request, runtime.settings, service.PROVIDER, exc)
-    return callback_success(request, runtime.settings, connected)
+    return await answer_callback(
+        request,
+        runtime.settings,
+        service.PROVIDER,
+        service.complete_callback(session, runtime, state=state, code=code, error=error),
+    )
 
 
 @router.post(

@@ -12,11 +12,10 @@ from opside_hub.core.logging import get_logger
 from opside_hub.core.pagination import PageParams, encode_cursor
 from opside_hub.core.schemas import Money, Page, PageMeta
 from opside_hub.db.models import StripeBalanceTransaction, User
-from opside_hub.db.session import scope_to_user
 from opside_hub.db.types import utcnow
-from opside_hub.integrations.exceptions import ConnectDenied, ConnectFailed, DisconnectFailed
+from opside_hub.integrations.exceptions import ConnectFailed, DisconnectFailed
 from opside_hub.integrations.schemas import AuthStart, Connected
-from opside_hub.integrations.service import consume_state, issue_state
+from opside_hub.integrations.service import accept_callback, consume_state, issue_state
 from opside_hub.providers.oauth2 import OAuthError
 from opside_hub.providers.stripe import oauth, repository
 from opside_hub.providers.stripe.client import StripeApiError, StripeClient
@@ -52,12 +51,15 @@ async def complete_callback(
     code: str | None,
     error: str | None = None,
 ) -> Connected:
-    consumed = await consume_state(session, runtime.keyring, value=state, provider=PROVIDER)
-    await scope_to_user(session, consumed.user_id)
-    if error:
-        raise ConnectDenied(code="access_denied" if error == "access_denied" else error[:64])
-    if not code:
-        raise ConnectFailed("The callback lacks the authorization code.", code="invalid_callback")
+    consumed = await accept_callback(
+        session,
+        runtime.keyring,
+        provider=PROVIDER,
+        state=state,
+        error=error,
+        required={"code": code},
+    )
+    assert code is not None
     return await _exchange_and_store(session, runtime, consumed.user_id, code)
 
 
