@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from _harness import backend, bench_settings
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from opside_hub.auth.repository import get_or_create_user
 from opside_hub.db.bulk import upsert_rows
@@ -32,6 +32,7 @@ from opside_hub.db.models import (
     RefundEngineCase,
 )
 from opside_hub.db.session import transaction
+from opside_hub.db.types import utcnow
 from opside_hub.ledger.service import build_cases, link_documents
 from opside_hub.providers.amazon.parsing import Record, normalize_header
 from opside_hub.providers.amazon.rows import (
@@ -105,6 +106,37 @@ async def _seed(runtime: Runtime, target: int) -> dict[str, int]:
     }
 
 
+async def _hourly(runtime: Runtime) -> None:
+    """As before an hourly sync's build: the rows synced before are old, a thousand are new."""
+    async with transaction(runtime.sessions) as session:
+        for model in (AmazonReimbursement, AmazonLedgerEvent, AmazonFinancialEvent):
+            await session.execute(update(model).values(synced_at=utcnow() - timedelta(hours=2)))
+    async with transaction(runtime.sessions) as session:
+        await upsert_rows(
+            session,
+            AmazonReimbursement,
+            USER,
+            [
+                reimbursement_row(
+                    Record(
+                        n,
+                        {
+                            "approval-date": "2026-01-02T10:00:00+00:00",
+                            "reimbursement-id": f"NEW{n}",
+                            "sku": f"NEW-SKU-{n % 50}",
+                            "reason": "Lost_Warehouse",
+                            "currency-unit": "USD",
+                            "amount-total": "12.34",
+                            "quantity-reimbursed-cash": "1",
+                            "quantity-reimbursed-total": "1",
+                        },
+                    )
+                )
+                for n in range(1000)
+            ],
+        )
+
+
 async def _timed(label: str, call: Any) -> Any:
     started = time.perf_counter()
     result = await call
@@ -122,6 +154,8 @@ async def main(rows: int) -> None:
             await _timed("build_cases (first)", build_cases(runtime, USER, sync_id=None))
             await _timed("build_cases (re-run)", build_cases(runtime, USER, sync_id=None))
             await _timed("link_documents (first)", link_documents(runtime, USER, sync_id=None))
+            await _hourly(runtime)
+            await _timed("build_cases (1k new rows)", build_cases(runtime, USER, sync_id=None))
             await _timed("link_documents (re-run)", link_documents(runtime, USER, sync_id=None))
             async with runtime.sessions() as session:
                 by_status = (

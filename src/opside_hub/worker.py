@@ -14,6 +14,7 @@ from saq import Worker
 from opside_hub.config import Settings
 from opside_hub.core.logging import get_logger
 from opside_hub.core.queue import JobContext, Schedule, Task
+from opside_hub.ledger import tasks as ledger_tasks
 from opside_hub.onboarding import tasks as onboarding_tasks
 from opside_hub.providers.stripe import tasks as stripe_tasks
 from opside_hub.runtime import Runtime
@@ -29,6 +30,7 @@ TASKS: list[Task] = [
     *sync_tasks.TASKS,
     *onboarding_tasks.TASKS,
     *stripe_tasks.TASKS,
+    *ledger_tasks.TASKS,
 ]
 SCHEDULES: list[Schedule] = [
     *vault_tasks.SCHEDULES,

@@ -26,6 +26,8 @@ def event_bound(value: str | None, name: str) -> str | None:
     if value is None:
         return None
     text = value.strip()
+    if len(text) > 6 and text[-6] == " " and text[-3] == ":":
+        text = f"{text[:-6]}+{text[-5:]}"  # an unencoded "+01:00" arrives as " 01:00"
     try:
         if len(text) == 10:
             moment = datetime.combine(date.fromisoformat(text), datetime.min.time(), UTC)

@@ -16,6 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from opside_hub.core.logging import get_logger
 from opside_hub.core.queue import defer_job
 from opside_hub.db.models import McdeDocument, SyncEvent
+from opside_hub.db.types import utcnow
+from opside_hub.db.upsert import insert as upsert
 from opside_hub.ledger import repository
 from opside_hub.ledger.schemas import (
     DocumentResult,
@@ -49,11 +51,12 @@ async def register_documents(
         session, user_id, (d.document_id for d in batch.documents)
     )
     results: list[DocumentResult] = []
+    new: list[dict[str, Any]] = []
     for document in batch.documents:
         values = _values(document)
         stored = existing.get(document.document_id)
         if stored is None:
-            session.add(McdeDocument(user_id=user_id, document_id=document.document_id, **values))
+            new.append({"user_id": user_id, "document_id": document.document_id, **values})
             results.append(DocumentResult(document_id=document.document_id, status="created"))
         elif any(getattr(stored, name) != value for name, value in values.items()):
             for name, value in values.items():
@@ -61,6 +64,19 @@ async def register_documents(
             results.append(DocumentResult(document_id=document.document_id, status="updated"))
         else:
             results.append(DocumentResult(document_id=document.document_id, status="unchanged"))
+    if new:
+        # A concurrent registration of the same new id turns this insert into its update.
+        statement = upsert(session, McdeDocument).values(new)
+        columns = [name for name in new[0] if name not in ("user_id", "document_id")]
+        await session.execute(
+            statement.on_conflict_do_update(
+                index_elements=["user_id", "document_id"],
+                set_={
+                    **{name: statement.excluded[name] for name in columns},
+                    "updated_at": utcnow(),
+                },
+            )
+        )
     created = sum(r.status == "created" for r in results)
     updated = sum(r.status == "updated" for r in results)
     changed = created + updated > 0

@@ -1,9 +1,11 @@
 """All SQL of the case ledger: raw rows in, cases and documents out.
 
-Raw tables are read in id order a batch at a time, and by the indexed `reimbursement_id`
-otherwise; JSON fields of cases are read with the dialect's JSON operators (`->>` on PostgreSQL,
-`json_extract` on SQLite). Rows locked `FOR UPDATE` on PostgreSQL (a no-op on SQLite, whose
-writers are serialized anyway) so the build and the linker never lose each other's audit entries.
+Raw tables are walked in id order a batch at a time and otherwise read through the indexed
+`reimbursement_id` or primary key; cases by the `(user_id, claim_id)` unique index. JSON fields
+of cases are read with the dialect's JSON operators (`->>` on PostgreSQL, `json_extract` on
+SQLite). Writers of one user's ledger take a per-user advisory lock on PostgreSQL and lock the
+rows they rewrite, so the build and the linker never lose each other's audit entries (SQLite
+serializes writers by itself).
 """
 
 from __future__ import annotations
@@ -135,6 +137,19 @@ _LEDGER_COLUMNS = (
 )
 
 
+def _owned(session: AsyncSession, column: Any, user_id: str) -> ColumnElement[bool]:
+    """`column = user_id`, for queries that must walk another index (the primary key, the
+    reimbursement id). Without statistics SQLite prefers the `(user_id, row_key)` index for
+    any `user_id = ?` and then scans and sorts all the user's rows, once per batch; `|| ''`
+    takes that index out of its choices. PostgreSQL plans by statistics: left as it is."""
+    owner: ColumnElement[bool] = (
+        column.concat("") == user_id
+        if session.get_bind().dialect.name == "sqlite"
+        else column == user_id
+    )
+    return owner
+
+
 def _since(column: Any, since: datetime | None) -> ColumnElement[bool]:
     return column >= since if since is not None else true()
 
@@ -242,7 +257,7 @@ async def reimbursement_keys_page(
 ) -> list[ReimbursementKey]:
     rows = await session.execute(
         select(r.id, r.reimbursement_id, r.sku, r.original_reimbursement_id, r.synced_at)
-        .where(r.user_id == user_id, r.id > after_id, _since(r.synced_at, since))
+        .where(_owned(session, r.user_id, user_id), r.id > after_id, _since(r.synced_at, since))
         .order_by(r.id)
         .limit(limit)
     )
@@ -271,7 +286,7 @@ async def reimbursements(
     for batch in chunks(sorted(set(reimbursement_ids))):
         rows = await session.execute(
             select(*_REIMBURSEMENT_COLUMNS, r.raw).where(
-                r.user_id == user_id, r.reimbursement_id.in_(batch)
+                _owned(session, r.user_id, user_id), r.reimbursement_id.in_(batch)
             )
         )
         result.extend(ReimbursementRow(**row._mapping) for row in rows)
@@ -284,7 +299,7 @@ async def adjustments_page(
     rows = await session.execute(
         select(*_ADJUSTMENT_COLUMNS)
         .where(
-            f.user_id == user_id,
+            _owned(session, f.user_id, user_id),
             f.event_group == ADJUSTMENT_GROUP,
             f.id > after_id,
             _since(f.synced_at, since),
@@ -437,6 +452,7 @@ async def add_events(session: AsyncSession, events: list[dict[str, Any]]) -> Non
 @dataclass(frozen=True)
 class LinkTarget:
     id: str
+    claim_id: str
     case_status: str
     mcde_doc_id: str | None
     sku: str | None
@@ -456,26 +472,36 @@ async def count_linkable(session: AsyncSession, user_id: str) -> int:
 
 
 async def linkable_page(
-    session: AsyncSession, user_id: str, *, after_id: str, limit: int
+    session: AsyncSession, user_id: str, *, after_claim: str, limit: int
 ) -> list[LinkTarget]:
+    """In claim id order: the `(user_id, claim_id)` unique index serves the walk."""
     rows = await session.execute(
-        select(c.id, c.case_status, c.mcde_doc_id, _text("sku"), _text("asin"), _text("eventDate"))
+        select(
+            c.id,
+            c.claim_id,
+            c.case_status,
+            c.mcde_doc_id,
+            _text("sku"),
+            _text("asin"),
+            _text("eventDate"),
+        )
         .where(
             c.user_id == user_id,
+            c.claim_id > after_claim,
             c.case_status.in_(sorted(LINKABLE_STATUSES)),
-            c.id > after_id,
         )
-        .order_by(c.id)
+        .order_by(c.claim_id)
         .limit(limit)
     )
     return [
         LinkTarget(
             id=row[0],
-            case_status=row[1],
-            mcde_doc_id=row[2],
-            sku=row[3],
-            asin=row[4],
-            event_date=_date(row[5]),
+            claim_id=row[1],
+            case_status=row[2],
+            mcde_doc_id=row[3],
+            sku=row[4],
+            asin=row[5],
+            event_date=_date(row[6]),
         )
         for row in rows
     ]
@@ -505,7 +531,7 @@ async def lock_cases(
     for batch in chunks(sorted(set(ids))):
         rows = await session.execute(
             select(c.id, c.case_status, c.mcde_doc_id, c.audit_log)
-            .where(c.user_id == user_id, c.id.in_(batch))
+            .where(_owned(session, c.user_id, user_id), c.id.in_(batch))
             .with_for_update()
         )
         for row in rows:
@@ -644,7 +670,9 @@ async def get_case(
         await session.execute(
             select(RefundEngineCase, McdeDocument)
             .outerjoin(McdeDocument, McdeDocument.id == RefundEngineCase.mcde_doc_id)
-            .where(RefundEngineCase.user_id == user_id, RefundEngineCase.id == case_id)
+            .where(
+                _owned(session, RefundEngineCase.user_id, user_id), RefundEngineCase.id == case_id
+            )
         )
     ).first()
     if row is None:

@@ -20,7 +20,8 @@ changed since the previous complete build (`synced_at` ≥ its start, less a mar
 skew): the bulk upsert rewrites a raw row, and its `synced_at`, only when its content changed.
 The position (phase, last id) is saved with each batch in `sync_checkpoints`
 (`ledger.cases`), so a run of the same sync that died resumes where it stopped; any other run
-starts over, which is always correct because every write is idempotent.
+walks again from the last complete build, which is always correct because every write is
+idempotent. Batches of one user's ledger are serialized with the linker's (advisory lock).
 
 **Linking** (`link_documents`) reads the user's documents once, then walks the linkable cases
 and writes only the cases whose chosen document (`linking.py`) differs from the stored one.
@@ -558,13 +559,13 @@ async def link_documents(
     while True:
         async with _transaction(runtime, user_id, write=True) as session:
             targets = await repository.linkable_page(
-                session, user_id, after_id=after, limit=CASE_BATCH
+                session, user_id, after_claim=after, limit=CASE_BATCH
             )
             if targets:
                 await _link_batch(session, user_id, sync_id, actor, index, targets, counts)
         if not targets:
             break
-        after = targets[-1].id
+        after = targets[-1].claim_id
         processed += len(targets)
         if progress is not None:
             await progress(processed, max(total, processed))
