@@ -41,6 +41,7 @@ from opside_hub.core.queue import JobContext
 from opside_hub.core.redis import RedisServer
 from opside_hub.db.base import Base
 from opside_hub.db.migrate import upgrade
+from opside_hub.realtime.protocol import WebSocketProtocol
 from opside_hub.runtime import Runtime
 from opside_hub.vault.keys import generate_key
 from opside_hub.worker import build_worker, stop_worker
@@ -227,7 +228,9 @@ async def serve_live(
         database_url, redis_url, **{"public_url": url, "provider_mode": "sandbox", **overrides}
     )
     app = create_app(settings, configure_logs=False)
-    server = uvicorn.Server(uvicorn.Config(app, log_config=None, access_log=False))
+    server = uvicorn.Server(
+        uvicorn.Config(app, log_config=None, access_log=False, ws=WebSocketProtocol)
+    )
     serving = asyncio.create_task(server.serve(sockets=[sock]))
     try:
         while not server.started:

@@ -20,6 +20,8 @@ from opside_hub.core.middleware import (
     SecurityHeadersMiddleware,
 )
 from opside_hub.core.ratelimit import RateLimiter, RateLimitMiddleware
+from opside_hub.observability.endpoints import router as metrics_router
+from opside_hub.observability.middleware import HttpMetricsMiddleware
 from opside_hub.realtime.endpoints import router as realtime_router
 from opside_hub.realtime.hub import EventHub
 from opside_hub.runtime import Runtime
@@ -78,6 +80,7 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
     app.state.settings = settings
     register_error_handlers(app)
     app.include_router(system_router)
+    app.include_router(metrics_router)  # GET /metrics, at the root like /health
     app.include_router(realtime_router)  # WS /ws, at the root like /health
     for prefix in API_PREFIXES:
         app.include_router(api_router, prefix=prefix)
@@ -87,8 +90,8 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
     # its demo sign-in route `POST /api/dev/token`.
     include_dashboard(app, settings, API_PREFIXES)
 
-    # Added innermost first: a request passes RequestContext → SecurityHeaders → CORS →
-    # BodySizeLimit → RateLimit → routes.
+    # Added innermost first: a request passes RequestContext → HttpMetrics → SecurityHeaders →
+    # CORS → BodySizeLimit → RateLimit → routes (so refusals by the edge are measured too).
     app.add_middleware(RateLimitMiddleware, settings=settings, limiter=limiter)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(
@@ -101,5 +104,6 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
         max_age=600,
     )
     app.add_middleware(SecurityHeadersMiddleware, hsts=settings.is_production)
+    app.add_middleware(HttpMetricsMiddleware)
     app.add_middleware(RequestContextMiddleware)
     return app

@@ -44,6 +44,7 @@ def serve(
 
     from opside_hub.app import create_app
     from opside_hub.db.migrate import upgrade
+    from opside_hub.realtime.protocol import WebSocketProtocol
 
     settings = _settings_or_exit()
     if migrate:
@@ -59,6 +60,7 @@ def serve(
         access_log=False,  # RequestContextMiddleware logs each request with its id
         # Oversized WebSocket messages are refused (1009) before they are buffered whole.
         ws_max_size=settings.realtime.max_message_bytes,
+        ws=WebSocketProtocol,  # answers handshakes over the line limits (414/431)
     )
     uvicorn.Server(config).run()
 

@@ -180,6 +180,25 @@ class RealtimeSettings(_Group):
     queue_size: int = Field(256, ge=1, validation_alias=_env("WS_QUEUE_SIZE"))
 
 
+class MetricsSettings(_Group):
+    """`GET /metrics` (Prometheus text format) and the worker's own metrics port.
+
+    Who may scrape: with `METRICS_TOKEN` set, whoever sends `Authorization: Bearer <token>`;
+    without one, anybody outside production, but in production (`APP_ENV=production`) only a
+    client on the loopback interface that came through no proxy — everyone else gets 404, as if
+    the route did not exist. `METRICS_ENABLED=false` removes the route (404 for all).
+    """
+
+    enabled: bool = Field(True, validation_alias=_env("METRICS_ENABLED"))
+    token: SecretStr = Field(SecretStr(""), validation_alias=_env("METRICS_TOKEN"))
+    # A separate `opside-hub worker` process has its own counters: it serves them on this port
+    # (unset = not at all); bound to loopback by default, since that server has no token check.
+    worker_port: int | None = Field(
+        None, ge=1, le=65535, validation_alias=_env("WORKER_METRICS_PORT")
+    )
+    worker_host: str = Field("127.0.0.1", validation_alias=_env("WORKER_METRICS_HOST"))
+
+
 class Settings(_Group):
     app_env: AppEnv = Field(AppEnv.development, validation_alias=_env("APP_ENV", "NODE_ENV"))
     port: int = Field(3000, validation_alias=_env("PORT"))
@@ -202,6 +221,11 @@ class Settings(_Group):
     log_level: str = Field("INFO", validation_alias=_env("LOG_LEVEL"))
     # A running sync whose heartbeat is older than this is presumed dead and may be resumed.
     sync_stale_seconds: float = Field(60.0, gt=0, validation_alias=_env("SYNC_STALE_SECONDS"))
+    # How long an outbound provider request may wait for a connection or between two reads
+    # before it is abandoned as a transport error (and retried by the provider's client).
+    provider_timeout_seconds: float = Field(
+        30.0, gt=0, validation_alias=_env("PROVIDER_TIMEOUT_SECONDS")
+    )
     # Lifetime of the access tokens the sandbox providers issue; short values exercise refresh.
     sandbox_token_ttl_seconds: int = Field(
         3600, ge=1, validation_alias=_env("SANDBOX_TOKEN_TTL_SECONDS")
@@ -209,7 +233,8 @@ class Settings(_Group):
     # Sandbox SP-API: how long a report stays IN_QUEUE/IN_PROGRESS, how long a pre-signed
     # report document URL lives (Amazon: 5 minutes), a multiplier of the models' request rates
     # (0 = no quota), and injected faults: the share of requests that fail, reproducibly with a
-    # seed, of which kinds (429, 500, 503, timeout, truncate), and how long a "timeout" hangs.
+    # seed, of which kinds (429, 500, 503, timeout, truncate, slow), and how long a "timeout"
+    # hangs (and a "slow" document download pauses before each chunk).
     sandbox_report_delay_seconds: float = Field(
         2.0, ge=0, validation_alias=_env("SANDBOX_REPORT_DELAY_SECONDS")
     )
@@ -220,7 +245,7 @@ class Settings(_Group):
     sandbox_fault_rate: float = Field(0.0, ge=0, le=1, validation_alias=_env("SANDBOX_FAULT_RATE"))
     sandbox_fault_seed: int | None = Field(None, validation_alias=_env("SANDBOX_FAULT_SEED"))
     sandbox_fault_kinds: str = Field(
-        "429,500,503,timeout,truncate", validation_alias=_env("SANDBOX_FAULT_KINDS")
+        "429,500,503,timeout,truncate,slow", validation_alias=_env("SANDBOX_FAULT_KINDS")
     )
     sandbox_fault_hang_seconds: float = Field(
         31.0, ge=0, validation_alias=_env("SANDBOX_FAULT_HANG_SECONDS")
@@ -252,6 +277,7 @@ class Settings(_Group):
     stripe: StripeSettings = Field(default_factory=StripeSettings)
     evidence: EvidenceSettings = Field(default_factory=EvidenceSettings)
     realtime: RealtimeSettings = Field(default_factory=RealtimeSettings)
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
 
     @field_validator("cors_origins", "trusted_proxies", mode="before")
     @classmethod

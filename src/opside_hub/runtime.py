@@ -24,7 +24,7 @@ from opside_hub.db.session import SessionFactory, create_session_factory
 from opside_hub.vault.keys import Keyring, parse_keyring
 
 log = get_logger(__name__)
-HTTP_TIMEOUT = httpx2.Timeout(30.0, connect=10.0)
+CONNECT_TIMEOUT_S = 10.0
 
 
 @dataclass
@@ -54,7 +54,7 @@ class Runtime:
             redis=redis_server.client(),
             queue=queue,
             http=httpx2.AsyncClient(
-                timeout=HTTP_TIMEOUT,
+                timeout=provider_timeout(settings),
                 headers={"User-Agent": f"opside-integrations-hub/{__version__}"},
                 follow_redirects=False,
             ),
@@ -74,3 +74,10 @@ class Runtime:
             except Exception as exc:  # shutting down: report and carry on
                 log.warning("runtime.close_failed", resource=name, error_type=type(exc).__name__)
         self.redis_server.stop()
+
+
+def provider_timeout(settings: Settings) -> httpx2.Timeout:
+    """Reads, writes and pool waits get `PROVIDER_TIMEOUT_SECONDS`; connecting, no more than
+    `CONNECT_TIMEOUT_S` of it (a provider that does not accept a connection is down)."""
+    seconds = settings.provider_timeout_seconds
+    return httpx2.Timeout(seconds, connect=min(CONNECT_TIMEOUT_S, seconds))

@@ -15,6 +15,10 @@ from opside_hub.config import Settings
 from opside_hub.core.logging import get_logger
 from opside_hub.core.queue import JobContext, Schedule, Task
 from opside_hub.ledger import tasks as ledger_tasks
+from opside_hub.observability.server import (
+    start_worker_metrics_server,
+    stop_worker_metrics_server,
+)
 from opside_hub.onboarding import tasks as onboarding_tasks
 from opside_hub.providers.stripe import tasks as stripe_tasks
 from opside_hub.runtime import Runtime
@@ -83,6 +87,8 @@ async def run_worker(settings: Settings, *, concurrency: int = 10) -> None:
     """Run until SIGINT/SIGTERM, then let running jobs finish within the grace period."""
     runtime = await Runtime.start(settings)
     worker = build_worker(runtime, concurrency=concurrency)
+    # Its own counters (jobs run here record here); the API's /metrics cannot see them.
+    metrics_server = start_worker_metrics_server(settings.metrics)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -96,4 +102,5 @@ async def run_worker(settings: Settings, *, concurrency: int = 10) -> None:
         await stop_worker(worker)
         await running
         await runtime.stop()
+        stop_worker_metrics_server(metrics_server)
         log.info("worker.stopped")

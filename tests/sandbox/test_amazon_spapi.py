@@ -688,6 +688,42 @@ async def test_injected_truncated_download(database_url: str, redis_url: str) ->
         assert partial.startswith(b"approval-date\t")
 
 
+async def test_injected_slow_download_outlives_its_url(database_url: str, redis_url: str) -> None:
+    """`slow`: the headers come at once, the body trickles past the URL's lifetime. A patient
+    client still gets the whole document (S3 checks the URL when the request arrives); the URL
+    is expired afterwards; a client whose read timeout is shorter than the pause drops it."""
+    async with spapi_server(
+        database_url,
+        redis_url,
+        sandbox_fault_rate=1.0,
+        sandbox_fault_kinds="slow",
+        sandbox_fault_hang_seconds=1.5,
+        sandbox_document_url_ttl_seconds=1,
+    ) as spapi:
+        seller = await spapi.seller()
+        end = datetime.now(UTC)
+        start = end - timedelta(days=60)
+        report_id = await create(spapi, seller, REIMBURSEMENTS_REPORT, start, end)
+        document_id = str((await report(spapi, seller, report_id))["reportDocumentId"])
+        info = await document(spapi, seller, document_id)
+
+        patient = await spapi.http.get(info["url"], timeout=10)
+        assert patient.status_code == 200
+        assert gunzip_rows(patient.content) == list(
+            expected_reimbursements(seller.seller_id, start, end)
+        )
+        late = await spapi.http.get(info["url"])
+        assert late.status_code == 403
+        assert "<Message>Request has expired</Message>" in late.text
+
+        fresh = await document(spapi, seller, document_id)
+        timeout = httpx2.Timeout(5.0, read=0.3)
+        async with spapi.http.stream("GET", fresh["url"], timeout=timeout) as impatient:
+            assert impatient.status_code == 200
+            with pytest.raises(httpx2.ReadTimeout):
+                await impatient.aread()
+
+
 async def test_seeded_faults_are_reproducible(database_url: str, redis_url: str) -> None:
     async def statuses() -> list[int]:
         async with spapi_server(

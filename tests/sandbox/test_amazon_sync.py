@@ -382,3 +382,26 @@ async def test_sync_survives_injected_faults(
 
     assert injected["none"] > 20
     assert sum(injected.values()) - injected["none"] >= 5
+
+
+async def test_connect_survives_a_timed_out_marketplaces_call(
+    database_url: str, redis_url: str
+) -> None:
+    """getMarketplaceParticipations hangs past the client's timeout during the callback: the
+    connect still succeeds (the code was single use) and the marketplaces are left for the
+    first sync to ask for, not a 500."""
+    async with spapi_server(
+        database_url,
+        redis_url,
+        **HUB,
+        sandbox_fault_rate=1.0,
+        sandbox_fault_kinds="timeout",
+        sandbox_fault_hang_seconds=1.0,
+        provider_timeout_seconds=0.3,
+    ) as spapi:
+        await connect(spapi)  # asserts the callback's 200
+
+        async with spapi.runtime.sessions() as session:
+            row = await vault_repository.get_token(session, USER, "amazon")
+        assert row is not None
+        assert not (row.details or {}).get("marketplaces")

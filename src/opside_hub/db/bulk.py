@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from opside_hub.db.base import Base
 from opside_hub.db.types import json_default, utcnow
+from opside_hub.observability.metrics import count_rows_ingested
 
 CONFLICT_COLUMNS = ("user_id", "row_key")
 
@@ -59,8 +60,11 @@ async def upsert_rows(
     defaults = _scalar_defaults(model)
     complete = [{**defaults, **row, "user_id": user_id, "synced_at": now} for row in rows]
     if session.get_bind().dialect.name == "postgresql":
-        return await _copy_upsert(session, model, columns, complete)
-    return await _executemany_upsert(session, model, columns, complete)
+        written = await _copy_upsert(session, model, columns, complete)
+    else:
+        written = await _executemany_upsert(session, model, columns, complete)
+    count_rows_ingested(_table(model).name, written)
+    return written
 
 
 async def _executemany_upsert(

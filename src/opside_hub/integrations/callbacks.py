@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 
 from opside_hub.config import Settings
 from opside_hub.core.exceptions import AppError
-from opside_hub.core.schemas import error_content
+from opside_hub.core.schemas import Envelope, error_content
 from opside_hub.integrations.schemas import Connected
 
 
@@ -46,10 +46,14 @@ def callback_failure(
     )
 
 
-# Declared on every provider's callback route (the OpenAPI document says both answers).
+# Declared on every provider's callback route (the OpenAPI document says both answers); a
+# refused callback is a 400 error envelope when JSON is asked for (the routers declare it).
 CALLBACK_RESPONSES: dict[int | str, dict[str, Any]] = {
-    200: {"description": "JSON when Accept: application/json"},
-    302: {"description": "Redirect to the frontend"},
+    200: {"model": Envelope[Connected], "description": "JSON when Accept: application/json"},
+    302: {
+        "description": "Redirect to the frontend, `?integration=&status=connected|error&error=`",
+        "headers": {"Location": {"schema": {"type": "string"}, "description": "FRONTEND_URL"}},
+    },
 }
 
 

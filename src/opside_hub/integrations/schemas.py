@@ -21,6 +21,14 @@ class Integration(ApiModel):
     details: dict[str, object] = {}
 
 
+class Integrations(ApiModel):
+    """`GET /api/integrations`: each provider's connection, always all three."""
+
+    amazon: Integration
+    gmail: Integration
+    stripe: Integration
+
+
 class AuthStart(ApiModel):
     """Where to send the seller's browser to consent, and the single-use state it carries."""
 

@@ -7,6 +7,7 @@ from pydantic import ConfigDict, Field, StrictInt, field_validator, model_valida
 from pydantic.alias_generators import to_camel
 
 from opside_hub.core.schemas import ApiModel, Money
+from opside_hub.core.timeparams import IsoDate
 
 MAX_DOCUMENTS = 500
 
@@ -40,7 +41,7 @@ class McdeDocumentCreate(ApiModel):
     asin: str | None = Field(default=None, min_length=1, max_length=32)
     unit_manufacturing_cost: MoneyIn
     supplier: str | None = Field(default=None, max_length=512)
-    document_date: date
+    document_date: IsoDate
     source: str | None = Field(default=None, max_length=64)
 
     @model_validator(mode="after")

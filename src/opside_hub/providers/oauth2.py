@@ -18,6 +18,7 @@ import httpx2
 from pydantic import SecretStr
 
 from opside_hub.core.logging import get_logger
+from opside_hub.observability.metrics import observe_provider_call
 
 log = get_logger(__name__)
 ATTEMPTS = 3
@@ -108,11 +109,15 @@ async def post_with_retries(
     """POST a form; network errors, 5xx and 429 are retried with jittered backoff."""
     for attempt in range(1, ATTEMPTS + 1):
         try:
-            response = await http.post(
-                url,
-                data=dict(form),
-                headers={"Accept": "application/json"},
-                auth=auth if auth is not None else httpx2.USE_CLIENT_DEFAULT,
+            response = await observe_provider_call(
+                provider,
+                _operation(url, form),
+                http.post(
+                    url,
+                    data=dict(form),
+                    headers={"Accept": "application/json"},
+                    auth=auth if auth is not None else httpx2.USE_CLIENT_DEFAULT,
+                ),
             )
         except httpx2.TransportError as exc:
             if attempt == ATTEMPTS:
@@ -137,6 +142,14 @@ async def post_with_retries(
             )
         await asyncio.sleep(BACKOFF_S * 2 ** (attempt - 1) * (0.5 + random.random()))  # noqa: S311
     raise AssertionError("unreachable")
+
+
+def _operation(url: str, form: Mapping[str, str]) -> str:
+    """The metrics name of a token-endpoint call: `oauth.refresh_token`,
+    `oauth.authorization_code`, or the endpoint's last path segment (`oauth.revoke`,
+    `oauth.deauthorize`); the URLs come from configuration, so the names are few."""
+    grant_type = form.get("grant_type")
+    return f"oauth.{grant_type or url.rstrip('/').rsplit('/', 1)[-1]}"
 
 
 def oauth_error_code(response: httpx2.Response) -> str:

@@ -3,7 +3,6 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Body, status
-from fastapi.responses import JSONResponse
 
 from opside_hub.api.deps import CurrentUser, SessionDep
 from opside_hub.core.pagination import PageDep
@@ -23,15 +22,14 @@ router = APIRouter(prefix="/sync", tags=["sync"])
 )
 async def start(
     user: CurrentUser, session: SessionDep, body: Annotated[SyncStart | None, Body()] = None
-) -> JSONResponse:
+) -> Envelope[SyncStarted]:
     job = await service.start_sync(
         session,
         user.id,
         providers=list(body.providers) if body and body.providers else None,
         trigger="manual",
     )
-    data = SyncStarted(sync_id=job.id, status="queued")
-    return JSONResponse({"success": True, "data": data.model_dump(by_alias=True)}, status_code=202)
+    return Envelope(data=SyncStarted(sync_id=job.id, status="queued"))
 
 
 @router.get("/status/{sync_id}", response_model=Envelope[SyncStatus], summary="A sync's progress")

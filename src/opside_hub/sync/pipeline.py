@@ -23,11 +23,14 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+import structlog
+
 from opside_hub.core.exceptions import ProviderError
 from opside_hub.core.logging import get_logger
 from opside_hub.db.models import SyncEvent
 from opside_hub.db.session import transaction
 from opside_hub.db.types import utcnow
+from opside_hub.observability.metrics import count_sync_run, observe_step
 from opside_hub.realtime.service import publish
 from opside_hub.runtime import Runtime
 from opside_hub.sync import repository
@@ -86,7 +89,20 @@ class _Run:
 
 async def run_sync(runtime: Runtime, sync_id: str, steps: list[Step]) -> str:
     """Run (or resume) sync `sync_id`; returns its final status, or "skipped" when another
-    worker holds it or it is no longer runnable."""
+    worker holds it or it is no longer runnable.
+
+    Every log line of the run, down to the provider clients and the vault, carries `sync_id` and
+    `user_id` (bound in this job's context, and inherited by the tasks it starts)."""
+    with structlog.contextvars.bound_contextvars(sync_id=sync_id):
+        run = await _claim(runtime, sync_id, steps)
+        if isinstance(run, str):
+            return run
+        with structlog.contextvars.bound_contextvars(user_id=run.user_id):
+            return await _execute(run)
+
+
+async def _claim(runtime: Runtime, sync_id: str, steps: list[Step]) -> _Run | str:
+    """Take the run and record its (re)start; a status string when there is nothing to run."""
     async with transaction(runtime.sessions) as session:
         stale_after = timedelta(seconds=runtime.settings.sync_stale_seconds)
         claimed = await repository.claim(session, sync_id, utcnow() - stale_after)
@@ -96,6 +112,7 @@ async def run_sync(runtime: Runtime, sync_id: str, steps: list[Step]) -> str:
         if not claimed:
             if job.status == "queued" and job.cancel_requested_at is not None:
                 job.status, job.stage, job.finished_at = "cancelled", "cancelled", utcnow()
+                count_sync_run("cancelled")
                 return "cancelled"
             return "skipped"
         applicable = [s for s in steps if s.provider is None or s.provider in (job.providers or [])]
@@ -123,6 +140,11 @@ async def run_sync(runtime: Runtime, sync_id: str, steps: list[Step]) -> str:
                     user_id=job.user_id, sync_id=job.id, kind="sync.started", stage="starting"
                 )
             )
+    return run
+
+
+async def _execute(run: _Run) -> str:
+    runtime, sync_id = run.runtime, run.job_id
     log.info("sync.run.started", sync_id=sync_id, user_id=run.user_id, resumed=bool(run.done))
     heartbeat = asyncio.create_task(_heartbeat(runtime, sync_id))
     try:
@@ -149,7 +171,8 @@ async def fail_sync(runtime: Runtime, sync_id: str, error: str) -> None:
             return
         user_id = job.user_id
     run = _Run(runtime, sync_id, user_id, [], [], job.percent)
-    await _finish(run, "failed", error=error)
+    with structlog.contextvars.bound_contextvars(sync_id=sync_id, user_id=user_id):
+        await _finish(run, "failed", error=error)
 
 
 async def requeue_after_error(runtime: Runtime, sync_id: str, error: str) -> None:
@@ -186,7 +209,18 @@ async def _run_step(run: _Run, step: Step) -> None:
         )
 
     started = time.monotonic()
-    counts = await step.run(StepContext(run.runtime, run.job_id, run.user_id, report, cases))
+    try:
+        counts = await step.run(StepContext(run.runtime, run.job_id, run.user_id, report, cases))
+    except SyncCancelled:
+        observe_step(step.name, "cancelled", time.monotonic() - started)
+        raise
+    except asyncio.CancelledError:  # the worker is shutting down; the run will resume
+        observe_step(step.name, "interrupted", time.monotonic() - started)
+        raise
+    except Exception:
+        observe_step(step.name, "failed", time.monotonic() - started)
+        raise
+    observe_step(step.name, "completed", time.monotonic() - started)
     run.done.append(step.name)
     await _write(
         run,
@@ -287,6 +321,7 @@ async def _finish(run: _Run, status: str, *, error: str | None = None) -> str:
             )
         )
         final = status_of(job)
+    count_sync_run(status)
     log.info("sync.run.finished", sync_id=run.job_id, status=status, error=error)
     await _publish(run.runtime, run.user_id, f"sync_{status}", final)
     return status

@@ -12,6 +12,16 @@ SyncState = Literal["queued", "running", "completed", "failed", "cancelled"]
 SYNC_EVENTS = ("sync_progress_update", "sync_completed", "sync_failed", "sync_cancelled")
 
 
+class SyncAuditEntry(ApiModel):
+    """One step of a sync's audit trail; `data` holds the step's own figures (counts, cursors)."""
+
+    at: datetime
+    kind: str
+    stage: str | None = None
+    message: str | None = None
+    data: dict[str, Any] = {}
+
+
 class SyncStatus(ApiModel):
     sync_id: str
     status: SyncState
@@ -19,7 +29,7 @@ class SyncStatus(ApiModel):
     percent: int
     total_cases: int
     processed_cases: int
-    audit: list[dict[str, Any]]
+    audit: list[SyncAuditEntry]
     updated_at: datetime
     trigger: str
     providers: list[str]
@@ -36,7 +46,7 @@ def status_of(job: SyncJob, audit: list[dict[str, Any]] | None = None) -> SyncSt
         percent=job.percent,
         total_cases=job.total_cases,
         processed_cases=job.processed_cases,
-        audit=audit or [],
+        audit=[SyncAuditEntry.model_validate(entry) for entry in audit or []],
         updated_at=job.updated_at,
         trigger=job.trigger,
         providers=list(job.providers or []),

@@ -15,6 +15,7 @@ from opside_hub.core.queue import defer_job
 from opside_hub.core.schemas import Page, PageMeta
 from opside_hub.db.models import SyncEvent, SyncJob
 from opside_hub.db.types import utcnow
+from opside_hub.observability.metrics import count_sync_run
 from opside_hub.sync import repository
 from opside_hub.sync.exceptions import (
     NothingToSync,
@@ -118,6 +119,7 @@ async def cancel(session: AsyncSession, user_id: str, sync_id: str) -> SyncStatu
     job.cancel_requested_at = job.cancel_requested_at or now
     if job.status == "queued":
         job.status, job.stage, job.finished_at = "cancelled", "cancelled", now
+        count_sync_run("cancelled")  # it never reaches the pipeline, which counts the others
     session.add(
         SyncEvent(
             user_id=user_id,

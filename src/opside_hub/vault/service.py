@@ -29,6 +29,7 @@ from opside_hub.core.logging import get_logger
 from opside_hub.db.models import OAuthState, Token
 from opside_hub.db.session import transaction
 from opside_hub.db.types import utcnow
+from opside_hub.observability.metrics import count_token_refresh
 from opside_hub.providers.amazon import oauth as amazon_oauth
 from opside_hub.providers.gmail import oauth as gmail_oauth
 from opside_hub.providers.oauth2 import OAuthError, TokenGrant
@@ -167,6 +168,7 @@ async def _refresh(
         try:
             grant = await REFRESHERS[provider](runtime.http, runtime.settings, refresh_token)
         except OAuthError as exc:
+            count_token_refresh(provider, "invalid_grant" if exc.invalid_grant else "error")
             if not exc.invalid_grant:
                 log.warning(
                     "vault.token.refresh_failed",
@@ -182,6 +184,7 @@ async def _refresh(
             await save_grant(
                 session, runtime.keyring, user_id=user_id, provider=provider, grant=grant
             )
+            count_token_refresh(provider, "ok")
             log.info("vault.token.refreshed", user_id=user_id, provider=provider)
             return grant.access_token
     # Reached only on invalid_grant, after the `needs_reauth` mark has been committed.

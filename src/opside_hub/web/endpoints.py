@@ -28,7 +28,7 @@ from starlette.types import Message, Receive, Scope, Send
 
 from opside_hub import __version__
 from opside_hub.api.deps import SettingsDep
-from opside_hub.api.errors_doc import ERROR_RESPONSES
+from opside_hub.api.errors_doc import PUBLIC_ERROR_RESPONSES
 from opside_hub.auth.service import create_user_token
 from opside_hub.config import Settings
 from opside_hub.core.schemas import ApiModel, Envelope
@@ -40,7 +40,8 @@ DEMO_EMAIL = "demo@opside.example"
 NO_CACHE = {"Cache-Control": "no-cache"}
 
 page_router = APIRouter(include_in_schema=False)
-dev_router = APIRouter(prefix="/dev", tags=["development"], responses=ERROR_RESPONSES)
+# Public: the demo sign-in is how the page gets a token in the first place.
+dev_router = APIRouter(prefix="/dev", tags=["development"], responses=PUBLIC_ERROR_RESPONSES)
 
 
 class DevToken(ApiModel):

@@ -27,6 +27,7 @@ from pydantic import SecretStr
 from opside_hub.core.exceptions import ProviderError
 from opside_hub.core.logging import get_logger
 from opside_hub.core.token_bucket import Rate, TokenBuckets
+from opside_hub.observability.metrics import observe_provider_call
 from opside_hub.providers.amazon.schemas import (
     CreateReportResponse,
     GetInventorySummariesResponse,
@@ -140,15 +141,19 @@ class SpApiClient:
             token = await get_access_token(self.runtime, self.user_id, "amazon", rejected=rejected)
             self.stats.calls[operation] += 1
             try:
-                response = await self.runtime.http.request(
-                    method,
-                    f"{self.base_url}{path}",
-                    params=_query(params),
-                    json=json,
-                    headers={
-                        "x-amz-access-token": token.get_secret_value(),
-                        "Accept": "application/json",
-                    },
+                response = await observe_provider_call(
+                    "amazon",
+                    operation,
+                    self.runtime.http.request(
+                        method,
+                        f"{self.base_url}{path}",
+                        params=_query(params),
+                        json=json,
+                        headers={
+                            "x-amz-access-token": token.get_secret_value(),
+                            "Accept": "application/json",
+                        },
+                    ),
                 )
             except httpx2.TransportError as exc:
                 if attempt == MAX_ATTEMPTS:
@@ -354,14 +359,25 @@ async def get_marketplace_participations(
     http: httpx2.AsyncClient, base_url: str, access_token: SecretStr
 ) -> list[MarketplaceParticipation]:
     """getMarketplaceParticipations with a token in hand (the connect flow, before the
-    connection is stored). One call per connect, far inside the operation's burst."""
-    response = await http.get(
-        f"{base_url}/sellers/v1/marketplaceParticipations",
-        headers={
-            "x-amz-access-token": access_token.get_secret_value(),
-            "Accept": "application/json",
-        },
-    )
+    connection is stored). One call per connect, far inside the operation's burst. A dropped
+    or timed-out call is an SpApiError (503) like any other failure: the connect flow then keeps
+    the grant and reads the marketplaces at the first sync, instead of answering 500."""
+    try:
+        response = await observe_provider_call(
+            "amazon",
+            "getMarketplaceParticipations",
+            http.get(
+                f"{base_url}/sellers/v1/marketplaceParticipations",
+                headers={
+                    "x-amz-access-token": access_token.get_secret_value(),
+                    "Accept": "application/json",
+                },
+            ),
+        )
+    except httpx2.TransportError as exc:
+        raise SpApiError(
+            "getMarketplaceParticipations", 503, [{"code": type(exc).__name__}]
+        ) from exc
     if response.is_error:
         raise SpApiError("getMarketplaceParticipations", response.status_code, _errors(response))
     return GetMarketplaceParticipationsResponse.model_validate(_json(response)).payload

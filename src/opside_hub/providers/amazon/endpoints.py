@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
@@ -9,7 +8,7 @@ from fastapi.responses import Response
 from opside_hub.api.deps import CurrentUser, RuntimeDep, SessionDep
 from opside_hub.core.pagination import PageDep
 from opside_hub.core.schemas import Envelope, Page
-from opside_hub.core.timeparams import aware
+from opside_hub.core.timeparams import IsoDatetime, aware
 from opside_hub.integrations.callbacks import CALLBACK_RESPONSES, answer_callback
 from opside_hub.integrations.schemas import AuthStart, Disconnected
 from opside_hub.providers.amazon import service
@@ -81,9 +80,9 @@ async def claims(
     asin: Annotated[str | None, Query(max_length=32)] = None,
     reason: Annotated[str | None, Query(max_length=128)] = None,
     from_: Annotated[
-        datetime | None, Query(alias="from", description="approvedAt ≥ (ISO 8601)")
+        IsoDatetime | None, Query(alias="from", description="approvedAt ≥ (ISO 8601)")
     ] = None,
-    to: Annotated[datetime | None, Query(description="approvedAt < (ISO 8601)")] = None,
+    to: Annotated[IsoDatetime | None, Query(description="approvedAt < (ISO 8601)")] = None,
 ) -> Page[Claim]:
     filters = ClaimFilters(
         source=source,
@@ -120,8 +119,8 @@ async def fees(
     page: PageDep,
     fee_type: Annotated[str | None, Query(alias="feeType", max_length=128)] = None,
     sku: Annotated[str | None, Query(max_length=255)] = None,
-    from_: Annotated[datetime | None, Query(alias="from")] = None,
-    to: Annotated[datetime | None, Query()] = None,
+    from_: Annotated[IsoDatetime | None, Query(alias="from")] = None,
+    to: Annotated[IsoDatetime | None, Query()] = None,
 ) -> Page[Fee]:
     return await service.fees_page(
         session,

@@ -16,7 +16,9 @@ that dies anywhere resumes the same report:
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -32,6 +34,7 @@ from opside_hub.db.models import AmazonReportRequest, QuarantinedRow
 from opside_hub.db.session import transaction
 from opside_hub.db.types import utcnow
 from opside_hub.db.upsert import insert
+from opside_hub.observability.metrics import record_provider_call
 from opside_hub.providers.amazon.client import SpApiClient
 from opside_hub.providers.amazon.parsing import (
     Record,
@@ -51,6 +54,8 @@ POLL_CAP_S = 30.0
 POLL_TIMEOUT = timedelta(hours=2)
 DOWNLOAD_ATTEMPTS = 4
 BATCH_ROWS = 2000
+# The pre-signed S3 GET of a report document, named for metrics like the SP-API operations.
+DOWNLOAD_OPERATION = "downloadReportDocument"
 
 RowBuilder = Callable[[Record], dict[str, Any]]
 Progress = Callable[[int], Awaitable[None]]
@@ -264,7 +269,7 @@ async def ingest_document(
     """Stream one report document into `model`, `BATCH_ROWS` rows per transaction."""
     result = IngestResult(report_id, "DONE")
     gzip = document.compressionAlgorithm == "GZIP"
-    async with runtime.http.stream("GET", document.url) as response:
+    async with _download(runtime, document.url) as response:
         if response.is_error:
             raise _DownloadRefused(f"HTTP {response.status_code}")
         encoding = response.charset_encoding or "utf-8"
@@ -291,6 +296,24 @@ async def ingest_document(
     if progress:
         await progress(result.rows_read)
     return result
+
+
+@asynccontextmanager
+async def _download(runtime: Runtime, url: str) -> AsyncIterator[httpx2.Response]:
+    """Open the document's stream, recorded as one provider call: its status is known once the
+    headers arrive (a body that then breaks off is the parser's `TruncatedDocument`)."""
+    started = time.perf_counter()
+    async with AsyncExitStack() as stack:
+        try:
+            response = await stack.enter_async_context(runtime.http.stream("GET", url))
+        except httpx2.TimeoutException:
+            record_provider_call("amazon", DOWNLOAD_OPERATION, "timeout", started)
+            raise
+        except httpx2.TransportError:
+            record_provider_call("amazon", DOWNLOAD_OPERATION, "error", started)
+            raise
+        record_provider_call("amazon", DOWNLOAD_OPERATION, str(response.status_code), started)
+        yield response
 
 
 async def _chunks(response: httpx2.Response) -> AsyncIterator[bytes]:

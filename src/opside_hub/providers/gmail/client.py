@@ -25,6 +25,7 @@ from pydantic import SecretStr, ValidationError
 
 from opside_hub.core.exceptions import ProviderError
 from opside_hub.core.logging import get_logger
+from opside_hub.observability.metrics import count_throttle, observe_provider_call
 from opside_hub.providers.gmail.schemas import (
     ListHistoryResponse,
     ListMessagesResponse,
@@ -97,9 +98,13 @@ async def get_profile(
     http: httpx2.AsyncClient, base_url: str, access_token: SecretStr
 ) -> dict[str, Any]:
     """users.getProfile with a token in hand (the connect flow, before the vault has one)."""
-    response = await http.get(
-        base_url + PROFILE_PATH.format(user="me"),
-        headers={"Authorization": f"Bearer {access_token.get_secret_value()}"},
+    response = await observe_provider_call(
+        "gmail",
+        "users.getProfile",
+        http.get(
+            base_url + PROFILE_PATH.format(user="me"),
+            headers={"Authorization": f"Bearer {access_token.get_secret_value()}"},
+        ),
     )
     if response.is_error:
         raise GmailApiError(
@@ -175,13 +180,17 @@ class GmailClient:
             token = await self.tokens(rejected)
             self.stats.calls[operation] += 1
             try:
-                response = await self.http.get(
-                    self.base_url + path,
-                    params=query,
-                    headers={
-                        "Authorization": f"Bearer {token.get_secret_value()}",
-                        "Accept": "application/json",
-                    },
+                response = await observe_provider_call(
+                    "gmail",
+                    operation,
+                    self.http.get(
+                        self.base_url + path,
+                        params=query,
+                        headers={
+                            "Authorization": f"Bearer {token.get_secret_value()}",
+                            "Accept": "application/json",
+                        },
+                    ),
                 )
             except httpx2.TransportError as exc:
                 if attempt == self.max_attempts:
@@ -196,6 +205,8 @@ class GmailClient:
                 self.stats.refreshed += 1
                 continue
             message, reason = _google_error(response) if response.is_error else ("", "")
+            if status == 403 and reason in RATE_LIMIT_REASONS:
+                count_throttle("gmail", operation)  # Google's other way to say 429
             if status == 429 or status >= 500 or (status == 403 and reason in RATE_LIMIT_REASONS):
                 if attempt == self.max_attempts:
                     raise GmailUnavailable(

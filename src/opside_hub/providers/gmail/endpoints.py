@@ -1,15 +1,15 @@
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
 from opside_hub.api.deps import CurrentUser, RuntimeDep, SessionDep
+from opside_hub.api.errors_doc import NEEDS_REAUTHORIZATION, PROVIDER_FAILED, error_response
 from opside_hub.core.pagination import PageDep
 from opside_hub.core.schemas import Envelope, Page
-from opside_hub.core.timeparams import aware
+from opside_hub.core.timeparams import IsoDatetime, aware
 from opside_hub.integrations.callbacks import CALLBACK_RESPONSES, answer_callback
 from opside_hub.integrations.schemas import AuthStart, Connected, Disconnected
 from opside_hub.providers.gmail import service
@@ -72,6 +72,7 @@ async def connect(
 @router.delete(
     "/disconnect",
     response_model=Envelope[Disconnected],
+    responses={502: error_response("Google could not revoke the grant (`disconnect_failed`)")},
     summary="Revoke at Google and forget the tokens",
 )
 async def disconnect(
@@ -101,10 +102,10 @@ async def emails(
     ] = None,
     has_attachments: Annotated[bool | None, Query(alias="hasAttachments")] = None,
     after: Annotated[
-        datetime | None, Query(description="internalDate ≥ (ISO 8601 with an offset)")
+        IsoDatetime | None, Query(description="internalDate ≥ (ISO 8601 with an offset)")
     ] = None,
     before: Annotated[
-        datetime | None, Query(description="internalDate < (ISO 8601 with an offset)")
+        IsoDatetime | None, Query(description="internalDate < (ISO 8601 with an offset)")
     ] = None,
 ) -> Page[GmailEmail]:
     filters = EmailFilters(
@@ -121,9 +122,11 @@ async def emails(
     response_model=Page[GmailMessageSummary],
     summary="Live Gmail search with Gmail's `q` syntax (through the seller's token)",
     responses={
-        404: {"description": "Gmail is not connected (`not_connected`)"},
-        409: {"description": "The connection needs re-authorization"},
-        503: {"description": "Gmail is unavailable or rate limiting"},
+        400: error_response("Gmail refused the query (`gmail_bad_request`)"),
+        404: error_response("Gmail is not connected (`not_connected`)"),
+        409: NEEDS_REAUTHORIZATION,
+        502: PROVIDER_FAILED,
+        503: error_response("Gmail is unavailable or rate limiting (`gmail_unavailable`)"),
     },
 )
 async def search(

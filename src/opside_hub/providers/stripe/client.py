@@ -36,6 +36,7 @@ from pydantic import SecretStr
 
 from opside_hub.core.exceptions import ProviderError, ServiceUnavailable
 from opside_hub.core.logging import get_logger
+from opside_hub.observability.metrics import observe_provider_call
 from opside_hub.runtime import Runtime
 
 log = get_logger(__name__)
@@ -199,13 +200,17 @@ class StripeClient:
             headers["Idempotency-Key"] = idempotency_key or str(uuid.uuid4())
         for attempt in range(1, max_attempts + 1):
             try:
-                response = await self.http.request(
-                    method,
-                    f"{self.base_url}{path}",
-                    params=params,
-                    data=dict(form) if form is not None else None,
-                    headers=headers,
-                    auth=self.auth,
+                response = await observe_provider_call(
+                    "stripe",
+                    f"{method} {path}",  # our paths carry no ids: `GET /v1/balance_transactions`
+                    self.http.request(
+                        method,
+                        f"{self.base_url}{path}",
+                        params=params,
+                        data=dict(form) if form is not None else None,
+                        headers=headers,
+                        auth=self.auth,
+                    ),
                 )
             except httpx2.TransportError as exc:
                 if attempt == max_attempts:

@@ -1,15 +1,15 @@
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Path, Query, Request
 from fastapi.responses import Response
 
 from opside_hub.api.deps import CurrentUser, RuntimeDep, SessionDep
+from opside_hub.api.errors_doc import PROVIDER_FAILED, error_response
 from opside_hub.core.pagination import PageDep
 from opside_hub.core.schemas import Envelope, Page
-from opside_hub.core.timeparams import aware
+from opside_hub.core.timeparams import IsoDatetime, aware
 from opside_hub.integrations.callbacks import CALLBACK_RESPONSES, answer_callback
 from opside_hub.integrations.schemas import AuthStart, Connected, Disconnected
 from opside_hub.providers.stripe import service, webhooks
@@ -68,6 +68,7 @@ async def connect(
 @router.delete(
     "/disconnect",
     response_model=Envelope[Disconnected],
+    responses={502: error_response("Stripe could not deauthorize (`disconnect_failed`)")},
     summary="Deauthorize at Stripe and forget the tokens",
 )
 async def disconnect(
@@ -93,9 +94,9 @@ async def transactions(
         str | None, Query(min_length=3, max_length=3, description="ISO 4217, any case")
     ] = None,
     from_: Annotated[
-        datetime | None, Query(alias="from", description="created ≥ (ISO 8601)")
+        IsoDatetime | None, Query(alias="from", description="created ≥ (ISO 8601)")
     ] = None,
-    to: Annotated[datetime | None, Query(description="created < (ISO 8601)")] = None,
+    to: Annotated[IsoDatetime | None, Query(description="created < (ISO 8601)")] = None,
 ) -> Page[BalanceTransaction]:
     filters = TransactionFilters(
         type=type_,
@@ -122,6 +123,11 @@ async def transaction(
 @router.get(
     "/account",
     response_model=Envelope[ConnectedAccount],
+    responses={
+        404: error_response("No Stripe account, or Stripe refused access to it"),
+        502: PROVIDER_FAILED,
+        503: error_response("The Stripe platform key is not configured"),
+    },
     summary="The seller's Stripe account, as Stripe describes it now",
 )
 async def account(
@@ -143,6 +149,10 @@ async def status(user: CurrentUser, session: SessionDep) -> OnboardingStatus:
 @public_router.post(
     "/webhook",
     response_model=Envelope[WebhookReceipt],
+    responses={
+        400: error_response("Bad Stripe-Signature or event (`invalid_signature`, `invalid_event`)"),
+        503: error_response("No STRIPE_WEBHOOK_SECRET is configured"),
+    },
     summary="Stripe events (Stripe-Signature verified; each event stored and applied once)",
 )
 async def webhook(

@@ -282,11 +282,22 @@ async def download_document(document_id: str, request: Request, runtime: Runtime
         return _s3_error(503, "SlowDown", "Please reduce your request rate.")
     if fault == "timeout":
         await asyncio.sleep(runtime.settings.sandbox_fault_hang_seconds)
-    return _document_response(runtime, record, query, truncate=fault == "truncate")
+    # `slow`: a download that outlives its URL. The status and headers leave at once, then each
+    # chunk of the body waits the hang. S3 checks a pre-signed URL when the request arrives, not
+    # while it streams, so a patient client gets the whole document; one whose read timeout is
+    # shorter drops it, and by the time it retries (with hang > SANDBOX_DOCUMENT_URL_TTL_SECONDS)
+    # the URL has expired: only a fresh one from getReportDocument downloads it.
+    pause = runtime.settings.sandbox_fault_hang_seconds if fault == "slow" else 0.0
+    return _document_response(runtime, record, query, truncate=fault == "truncate", pause=pause)
 
 
 def _document_response(
-    runtime: Runtime, record: reports.ReportRecord, query: dict[str, str], *, truncate: bool
+    runtime: Runtime,
+    record: reports.ReportRecord,
+    query: dict[str, str],
+    *,
+    truncate: bool,
+    pause: float = 0.0,
 ) -> Response:
     headers = {
         "Last-Modified": reports.http_date(datetime.fromtimestamp(record.ready, UTC)),
@@ -295,8 +306,9 @@ def _document_response(
     if query.get("response-content-encoding") == "gzip":
         headers["Content-Encoding"] = "gzip"
     lines = reports.document_lines(record, DataSizes.from_settings(runtime.settings))
+    chunks = reports.gzip_chunks(lines, truncate=truncate)
     return StreamingResponse(
-        reports.gzip_chunks(lines, truncate=truncate),
+        reports.trickle(chunks, pause) if pause > 0 else chunks,
         media_type="text/plain; charset=UTF-8",
         headers=headers,
     )

@@ -12,7 +12,10 @@ header then announces the model's rate).
 
 Faults: `SANDBOX_FAULT_RATE` of requests fail with one of `SANDBOX_FAULT_KINDS`. With
 `SANDBOX_FAULT_SEED` the n-th request of a (seller, operation) gets the same fate in every run and
-every process (a Redis counter numbers them); without it, chance decides.
+every process (a Redis counter numbers them); without it, chance decides. API operations know
+429, 500, 503 and `timeout` (a hang of `SANDBOX_FAULT_HANG_SECONDS`, then the normal answer);
+report-document downloads know 500, 503, `timeout`, `truncate` (a gzip cut short) and `slow`
+(see `endpoints.download_document`).
 """
 
 from __future__ import annotations
@@ -47,9 +50,9 @@ OPERATION_RATES: dict[str, Rate] = {
     "getInventorySummaries": Rate(2.0, 2),
 }
 
-FAULT_KINDS = ("429", "500", "503", "timeout", "truncate")
+FAULT_KINDS = ("429", "500", "503", "timeout", "truncate", "slow")
 API_FAULTS = frozenset({"429", "500", "503", "timeout"})
-DOWNLOAD_FAULTS = frozenset({"500", "503", "timeout", "truncate"})
+DOWNLOAD_FAULTS = frozenset({"500", "503", "timeout", "truncate", "slow"})
 
 ACCESS_DENIED = "Access to requested resource is denied."
 # The `details` of Amazon's 403 for a missing, an unknown/revoked and an expired access token.

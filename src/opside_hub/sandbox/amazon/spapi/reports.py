@@ -16,18 +16,21 @@ report of millions of rows never exists whole in memory.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
 import secrets
 import uuid
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from typing import Any
 from urllib.parse import urlencode
+
+from starlette.concurrency import iterate_in_threadpool
 
 from opside_hub.runtime import Runtime
 from opside_hub.sandbox.amazon.data import DataSizes, SellerData, iso, served_window
@@ -286,6 +289,14 @@ def gzip_chunks(lines: Iterable[str], *, truncate: bool = False) -> Iterator[byt
         yield tail + compressor.flush(zlib.Z_SYNC_FLUSH)
         return
     yield tail + compressor.flush()
+
+
+async def trickle(chunks: Iterator[bytes], pause: float) -> AsyncIterator[bytes]:
+    """`chunks` over a slow link: each waits `pause` seconds (compressed off the event loop,
+    as Starlette does for a sync iterator)."""
+    async for chunk in iterate_in_threadpool(chunks):
+        await asyncio.sleep(pause)
+        yield chunk
 
 
 def str_or_bytes(item: object) -> bytes | str:
