@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+import subprocess
 import sys
 import tempfile
 import uuid
@@ -40,6 +41,8 @@ from opside_hub.config import (
 from opside_hub.core.redis import RedisServer
 from opside_hub.db.migrate import upgrade
 from opside_hub.vault.keys import generate_key
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @dataclass(frozen=True)
@@ -102,23 +105,41 @@ def bench_settings(backend: Backend, namespace: str, **overrides: Any) -> Settin
 @asynccontextmanager
 async def live_app(settings_factory: Any) -> AsyncIterator[tuple[str, Settings]]:
     """Serve the app (with its sandbox providers) on a free local port."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    sock = bound_socket()
+    url = socket_url(sock)
     settings: Settings = settings_factory(url)
+    async with serve_asgi(create_app(settings, configure_logs=False), sock):
+        yield url, settings
+
+
+def bound_socket() -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # uvicorn's own sockets get TCP_NODELAY; a socket handed to it must bring it, or small
+    # responses wait for the peer's delayed ACK (~40 ms each). Accepted sockets inherit it.
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    sock.bind(("127.0.0.1", 0))
+    return sock
+
+
+def socket_url(sock: socket.socket) -> str:
+    return f"http://127.0.0.1:{sock.getsockname()[1]}"
+
+
+@asynccontextmanager
+async def serve_asgi(app: Any, sock: socket.socket) -> AsyncIterator[None]:
+    """Serve `app` with uvicorn on `sock`, with the same server settings for every benchmark:
+    one process, uvicorn's default loop and HTTP implementation, no access log."""
     server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(settings, configure_logs=False),
-            log_config=None,
-            access_log=False,
-            log_level="warning",
-        )
+        uvicorn.Config(app, log_config=None, access_log=False, log_level="warning")
     )
     serving = asyncio.create_task(server.serve(sockets=[sock]))
     while not server.started:
+        if serving.done():
+            serving.result()
+            raise RuntimeError("the server stopped while starting")
         await asyncio.sleep(0.01)
     try:
-        yield url, settings
+        yield
     finally:
         server.should_exit = True
         await serving
@@ -140,6 +161,73 @@ async def connect_amazon(url: str, settings: Settings, user_id: str, seller_name
         approved = await press(http, live, page, "approve", seller_name)
         done = await http.get(approved.headers["location"], headers={"Accept": "application/json"})
         assert done.status_code == 200, done.text
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@asynccontextmanager
+async def app_process(
+    settings: Settings,
+    port: int,
+    env: dict[str, str],
+    *,
+    quiet: bool = False,
+    command: str = "serve",
+) -> AsyncIterator[subprocess.Popen[bytes]]:
+    """The app as its own process (`opside-hub serve`, as deployed), configured from `settings`
+    plus `env`, until it answers /health; terminated after the block. `quiet` discards its logs
+    (they are still written: their cost is part of what is measured). `command="worker"`
+    starts a worker process instead (nothing to wait for)."""
+    url = f"http://127.0.0.1:{port}"
+    full_env = {
+        **os.environ,
+        "APP_ENV": "test",
+        "DATABASE_URL": settings.db.url,
+        "REDIS_URL": settings.redis.url,
+        "REDIS_NAMESPACE": settings.redis.namespace,
+        "ENCRYPTION_KEY": settings.vault.encryption_key.get_secret_value(),
+        "JWT_SECRET": settings.auth.jwt_secret.get_secret_value(),
+        "PUBLIC_URL": url,
+        "PROVIDER_MODE": "sandbox",
+        "RATE_LIMIT_PER_IP": settings.rate_limit_per_ip,
+        "RATE_LIMIT_PER_USER": settings.rate_limit_per_user,
+        **env,
+    }
+    output = subprocess.DEVNULL if quiet else None
+    arguments = ["serve", "--port", str(port)] if command == "serve" else [command]
+    server = subprocess.Popen(  # noqa: ASYNC220 - the app under test, started once
+        [sys.executable, "-m", "opside_hub.cli", *arguments],
+        env=full_env,
+        cwd=ROOT,
+        stdout=output,
+        stderr=output,
+    )
+    try:
+        if command == "serve":
+            await _wait_healthy(url, server)
+        yield server
+    finally:
+        server.terminate()
+        await asyncio.to_thread(server.wait, 30)
+
+
+async def _wait_healthy(url: str, server: subprocess.Popen[bytes]) -> None:
+    async with httpx2.AsyncClient(trust_env=False) as http:
+        for _ in range(300):
+            if server.poll() is not None:
+                raise RuntimeError("the app process exited")
+            try:
+                if (await http.get(f"{url}/health")).status_code == 200:
+                    return
+            except httpx2.TransportError:
+                pass
+            await asyncio.sleep(0.2)
+    raise RuntimeError("the app did not become healthy")
 
 
 def percentile(values: list[float], fraction: float) -> float:

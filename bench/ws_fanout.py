@@ -9,6 +9,12 @@ delivery latency (publish call to frame parsed by the client: p50/p99/max) and t
 and expected counts. Goal: p99 < 100 ms; reported, not asserted. Loopback only; it stops by
 itself (bounded rounds, bounded waits).
 
+The in-run baseline (skip it with `--no-baseline`): the same clients, users, rounds and frames
+through a bare broadcast, two processes of a minimal FastAPI app under the same uvicorn
+settings, each with one Redis pattern subscription that writes every message straight to the
+user's sockets (no token, no hub, no mailboxes, no snapshot), published with a plain Redis
+PUBLISH of the same JSON. The latencies are printed as ratios to it.
+
     uv run python bench/ws_fanout.py                       # SQLite + embedded Redis
     DATABASE_URL=postgresql://127.0.0.1/test REDIS_URL=redis://127.0.0.1:6379/0 \\
         uv run python bench/ws_fanout.py                   # PostgreSQL + Redis
@@ -18,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import multiprocessing as mp
 import time
@@ -26,7 +33,18 @@ from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
 
-from _harness import Backend, backend, bench_settings, live_app, percentile
+from _harness import (
+    Backend,
+    backend,
+    bench_settings,
+    bound_socket,
+    live_app,
+    percentile,
+    serve_asgi,
+    socket_url,
+)
+from fastapi import FastAPI, WebSocket, WebSocketDisconnect
+from redis.asyncio import Redis
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
@@ -52,16 +70,73 @@ def _settings(config: dict[str, Any], url: str) -> Settings:
     )
 
 
-def _serve(config: dict[str, Any], ready: Any, stop: Any) -> None:
-    """One API process: the app under uvicorn until the parent says stop."""
+def _serve(kind: str, config: dict[str, Any], ready: Any, stop: Any) -> None:
+    """One API process (our app, or the bare broadcast) under uvicorn until the parent says
+    stop."""
     configure_logging(json=False, level="WARNING")
 
     async def run() -> None:
+        if kind == "bare":
+            sock = bound_socket()
+            async with serve_asgi(bare_broadcast_app(config), sock):
+                ready.put(socket_url(sock))
+                await asyncio.to_thread(stop.wait, STARTUP_TIMEOUT_S * 10)
+            return
         async with live_app(lambda url: _settings(config, url)) as (url, _):
             ready.put(url)
             await asyncio.to_thread(stop.wait, STARTUP_TIMEOUT_S * 10)
 
     asyncio.run(run())
+
+
+def _bare_channel(config: dict[str, Any], user_id: str) -> str:
+    return f"{config['namespace']}:bare:{user_id}"
+
+
+def bare_broadcast_app(config: dict[str, Any]) -> FastAPI:
+    """The baseline: a WebSocket endpoint and one Redis pattern subscription per process that
+    writes each message to the user's sockets in turn. `?token=` is the user id itself."""
+    sockets: dict[str, set[WebSocket]] = {}
+    prefix = _bare_channel(config, "")
+
+    async def forward(redis: Redis) -> None:
+        async with redis.pubsub() as pubsub:
+            await pubsub.psubscribe(prefix + "*")
+            async for message in pubsub.listen():
+                if message["type"] != "pmessage":
+                    continue
+                user_id = message["channel"].decode()[len(prefix) :]
+                text = message["data"].decode()
+                for socket in list(sockets.get(user_id, ())):
+                    with contextlib.suppress(Exception):  # a socket closing meanwhile
+                        await socket.send_text(text)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> Any:
+        redis = Redis.from_url(config["redis_url"])
+        forwarding = asyncio.create_task(forward(redis))
+        yield
+        forwarding.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await forwarding
+        await redis.aclose()
+
+    app = FastAPI(lifespan=lifespan)
+
+    @app.websocket("/ws")
+    async def ws(socket: WebSocket, token: str) -> None:
+        await socket.accept()
+        await socket.send_text(json.dumps({"event": "connected"}))
+        sockets.setdefault(token, set()).add(socket)
+        try:
+            while True:
+                await socket.receive_text()
+        except WebSocketDisconnect:
+            pass
+        finally:
+            sockets[token].discard(socket)
+
+    return app
 
 
 class Client:
@@ -121,32 +196,63 @@ async def main(args: argparse.Namespace) -> None:
             "redis_url": chosen.redis_url,
             "namespace": f"bench-{uuid.uuid4().hex[:8]}",
         }
-        context = mp.get_context("spawn")
-        ready = context.Queue()
-        stop = context.Event()
-        servers = [
-            context.Process(target=_serve, args=(config, ready, stop), daemon=True)
-            for _ in range(PROCESSES)
-        ]
+        latencies = {}
+        for kind in ("ours",) if args.no_baseline else ("ours", "bare"):
+            latencies[kind] = await _serve_and_run(args, config, chosen.label, kind)
+    if "bare" in latencies:
+        ours, bare = latencies["ours"], latencies["bare"]
+        print(
+            "ours / bare broadcast: "
+            + ", ".join(
+                f"{name} x{percentile(ours, q) / percentile(bare, q):.2f}"
+                for name, q in (("p50", 0.5), ("p90", 0.9), ("p99", 0.99))
+            )
+        )
+
+
+async def _serve_and_run(
+    args: argparse.Namespace, config: dict[str, Any], label: str, kind: str
+) -> list[float]:
+    context = mp.get_context("spawn")
+    ready = context.Queue()
+    stop = context.Event()
+    servers = [
+        context.Process(target=_serve, args=(kind, config, ready, stop), daemon=True)
+        for _ in range(PROCESSES)
+    ]
+    for server in servers:
+        server.start()
+    try:
+        urls = [await asyncio.to_thread(ready.get, True, STARTUP_TIMEOUT_S) for _ in servers]
+        return await _run(args, config, urls, label, kind)
+    finally:
+        stop.set()
         for server in servers:
-            server.start()
-        try:
-            urls = [await asyncio.to_thread(ready.get, True, STARTUP_TIMEOUT_S) for _ in servers]
-            await _run(args, config, urls, chosen.label)
-        finally:
-            stop.set()
-            for server in servers:
-                await asyncio.to_thread(server.join, 30)
-                if server.is_alive():
-                    server.terminate()
+            await asyncio.to_thread(server.join, 30)
+            if server.is_alive():
+                server.terminate()
 
 
 async def _run(
-    args: argparse.Namespace, config: dict[str, Any], urls: list[str], label: str
-) -> None:
-    runtime = await Runtime.start(_settings(config, urls[0]))
+    args: argparse.Namespace, config: dict[str, Any], urls: list[str], label: str, kind: str
+) -> list[float]:
     users = [f"bench-seller-{n:03d}" for n in range(args.users)]
-    tokens = {user: create_user_token(user, runtime.settings.auth) for user in users}
+    runtime: Runtime | None = None
+    redis: Redis | None = None
+    if kind == "ours":
+        runtime = await Runtime.start(_settings(config, urls[0]))
+        tokens = {user: create_user_token(user, runtime.settings.auth) for user in users}
+    else:
+        redis = Redis.from_url(config["redis_url"])
+        tokens = {user: user for user in users}
+
+    async def send(user: str, data: dict[str, Any]) -> int:
+        if runtime is not None:
+            return await publish(runtime, user, "sync_progress_update", data)
+        assert redis is not None
+        frame = json.dumps({"event": "sync_progress_update", "data": data}, separators=(",", ":"))
+        return int(await redis.publish(_bare_channel(config, user), frame))
+
     clients = [Client(users[n % len(users)]) for n in range(args.clients)]
     # Browsers offer permessage-deflate and uvicorn accepts it: compressed per socket.
     compression = None if args.no_deflate else "deflate"
@@ -173,9 +279,7 @@ async def _run(
         for round_no in range(args.rounds):
             tick = time.perf_counter()
             for user in users:
-                receivers = await publish(
-                    runtime, user, "sync_progress_update", _status(user, round_no, args.rounds)
-                )
+                receivers = await send(user, _status(user, round_no, args.rounds))
                 hubs_reached[receivers] += 1
                 expected += sockets_per_user[user]
             await asyncio.sleep(max(0.0, args.interval - (time.perf_counter() - tick)))
@@ -190,12 +294,17 @@ async def _run(
         for socket in sockets:
             await socket.close()
         await asyncio.gather(*listeners, return_exceptions=True)
-        await runtime.stop()
+        if runtime is not None:
+            await runtime.stop()
+        if redis is not None:
+            await redis.aclose()
 
     latencies = [value for client in clients for value in client.latencies_ms]
     closes = Counter(client.closed for client in clients)
     events = args.rounds * len(users)
     deflate = "off" if args.no_deflate else "on"
+    server = "our app" if kind == "ours" else "bare broadcast (baseline)"
+    print(f"== {server}")
     print(f"backend: {label}; {PROCESSES} API processes (uvicorn), loopback, deflate {deflate}")
     print(
         f"clients: {len(clients)} sockets, {len(users)} users "
@@ -215,6 +324,7 @@ async def _run(
         "ms (goal p99 < 100 ms)"
     )
     print(f"socket closes (code, reason): {dict(closes)}")
+    return latencies
 
 
 def _args() -> argparse.Namespace:
@@ -224,6 +334,7 @@ def _args() -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=50)
     parser.add_argument("--interval", type=float, default=0.1, help="seconds between rounds")
     parser.add_argument("--no-deflate", action="store_true", help="clients refuse compression")
+    parser.add_argument("--no-baseline", action="store_true", help="skip the bare broadcast")
     return parser.parse_args()
 
 

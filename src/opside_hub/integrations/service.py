@@ -93,12 +93,13 @@ async def consume_state(
     row = await repository.find_state(session, digest)
     if row is None or not hmac.compare_digest(row.state_hash, digest):
         raise InvalidState("The authorization state is unknown.", code="state_unknown")
+    # Another user's state reads as unknown before anything else is said about it.
+    if user_id is not None and row.user_id != user_id:
+        raise InvalidState("The authorization state is unknown.", code="state_unknown")
     if row.provider != provider:
         raise InvalidState(
             "The authorization state belongs to another provider.", code="state_wrong_provider"
         )
-    if user_id is not None and row.user_id != user_id:
-        raise InvalidState("The authorization state belongs to another user.", code="state_unknown")
     now = utcnow()
     if row.used_at is not None:
         raise InvalidState("The authorization state was already used.", code="state_reused")
