@@ -115,7 +115,11 @@ def _serve(kind: str, config: dict[str, Any], ready: Any, stop: Any) -> None:
     async def run() -> None:
         sock = bound_socket()
         url = socket_url(sock)
-        app = create_app(_settings(config, url), configure_logs=False) if kind == "ours" else None
+        app = (
+            create_app(_settings(config, url), configure_logs=False, freeze_heap=True)
+            if kind == "ours"
+            else None
+        )
         async with serve_asgi(app or bare_app(), sock):
             ready.put((kind, url))
             await asyncio.to_thread(stop.wait, 3600)

@@ -190,8 +190,13 @@ async def _clean_tables(request: pytest.FixtureRequest) -> AsyncIterator[None]:
     yield
     if "database_url" not in request.fixturenames:
         return
-    url: str = request.getfixturevalue("database_url")
-    engine = create_async_engine(url)
+    await truncate_all(request.getfixturevalue("database_url"))
+
+
+async def truncate_all(database_url: str) -> None:
+    """Empty every table (what each test leaves behind; suites sharing one dataset per module
+    call it themselves once at the end)."""
+    engine = create_async_engine(database_url)
     async with engine.begin() as connection:
         if connection.dialect.name == "postgresql":
             names = ", ".join(table.name for table in Base.metadata.sorted_tables)
@@ -215,6 +220,15 @@ class LiveServer:
     settings: Settings
 
 
+# A live sandbox that answers at once: its worker in the API, reports ready without delay, no
+# quotas. For tests about what a sync does, not how it waits.
+QUICK_SANDBOX: dict[str, object] = {
+    "run_worker_in_api": True,
+    "sandbox_report_delay_seconds": 0.0,
+    "sandbox_rate_scale": 0.0,
+}
+
+
 @asynccontextmanager
 async def serve_live(
     database_url: str, redis_url: str, **overrides: object
@@ -222,6 +236,9 @@ async def serve_live(
     """Start the app with uvicorn on a free port; `public_url` is that address, so
     `settings.endpoints()` (sandbox mode by default) point at this very server."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # uvicorn sets TCP_NODELAY only on sockets it binds itself: without it, Nagle's algorithm and
+    # delayed ACKs hold small responses ~40 ms.
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     sock.bind(("127.0.0.1", 0))
     url = f"http://127.0.0.1:{sock.getsockname()[1]}"
     settings = make_settings(

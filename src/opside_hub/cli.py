@@ -50,7 +50,7 @@ def serve(
     if migrate:
         upgrade(settings.db.effective_url)
     config = uvicorn.Config(
-        create_app(settings, configure_logs=False),
+        create_app(settings, configure_logs=False, freeze_heap=True),
         host=host or settings.host,
         port=port or settings.port,
         log_config=None,

@@ -52,12 +52,9 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
     unsupported_method,
 )
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from opside_hub.auth.service import create_user_token
-from opside_hub.db.base import Base
-from tests.conftest import serve_live
+from tests.conftest import QUICK_SANDBOX, serve_live, truncate_all
 from tests.fuzz.openapi import Operation, api_document, operations
 from tests.integrations.conftest import Seller
 
@@ -117,9 +114,7 @@ async def target(database_url: str, redis_url: str) -> AsyncIterator[FuzzTarget]
     async with serve_live(
         database_url,
         redis_url,
-        run_worker_in_api=True,
-        sandbox_report_delay_seconds=0.0,
-        sandbox_rate_scale=0.0,
+        **QUICK_SANDBOX,
         sandbox_amazon_reimbursements=60,
         sandbox_amazon_ledger_events=60,
         sandbox_amazon_inventory_skus=20,
@@ -137,7 +132,7 @@ async def target(database_url: str, redis_url: str) -> AsyncIterator[FuzzTarget]
             url=live.url, schema=_schema(live.app.openapi(), token), known_ids=known_ids
         )
         yield target
-    await _empty_tables(database_url)
+    await truncate_all(database_url)
     _print_figures(target)
 
 
@@ -216,20 +211,6 @@ async def _linked_case(seller: Seller, case: dict[str, Any]) -> dict[str, Any]:
                 item: dict[str, Any] = items[0]
                 return item
             await asyncio.sleep(0.2)
-
-
-async def _empty_tables(database_url: str) -> None:
-    """What the suite-wide `_clean_tables` does after each test, once for the whole module (the
-    seeded seller is shared by its tests; see tests/fuzz/conftest.py)."""
-    engine = create_async_engine(database_url)
-    async with engine.begin() as connection:
-        if connection.dialect.name == "postgresql":
-            names = ", ".join(table.name for table in Base.metadata.sorted_tables)
-            await connection.execute(text(f"TRUNCATE {names} CASCADE"))
-        else:
-            for table in reversed(Base.metadata.sorted_tables):
-                await connection.execute(table.delete())
-    await engine.dispose()
 
 
 def _hypothesis_test(

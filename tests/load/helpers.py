@@ -10,27 +10,19 @@ on a bad answer; the caller decides what counts as a failure.
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import json
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import httpx2
 from sqlalchemy import select
 
-from opside_hub.db.models import (
-    AmazonFinancialEvent,
-    AmazonInventory,
-    AmazonLedgerEvent,
-    AmazonReimbursement,
-    RefundEngineCase,
-    SyncJob,
-)
+from opside_hub.db.models import SyncJob
 from opside_hub.runtime import Runtime
+from tests.sync.ledger import AMAZON_TABLES, fingerprint
 
-RAW_TABLES = (AmazonReimbursement, AmazonLedgerEvent, AmazonFinancialEvent, AmazonInventory)
 TERMINAL = ("completed", "failed", "cancelled")
 
 
@@ -137,37 +129,11 @@ async def run_load(
     return result
 
 
-async def synced_data_digest(runtime: Runtime, user_id: str) -> dict[str, tuple[int, str]]:
-    """Per table: (rows, sha256 of the rows' natural keys and content) for one user.
-
-    Ids, user ids and timestamps are left out, so two users synced from the same sandbox seller
-    have equal digests exactly when they stored the same rows and built the same cases.
-    """
-    digest: dict[str, tuple[int, str]] = {}
-    async with runtime.sessions() as session:
-        for model in RAW_TABLES:
-            rows = (
-                await session.execute(
-                    select(model.row_key, model.raw).where(model.user_id == user_id)
-                )
-            ).all()
-            digest[model.__tablename__] = _fingerprint([(key, raw) for key, raw in rows])
-        cases = (
-            await session.execute(
-                select(
-                    RefundEngineCase.claim_id,
-                    RefundEngineCase.case_status,
-                    RefundEngineCase.normalized_data,
-                ).where(RefundEngineCase.user_id == user_id)
-            )
-        ).all()
-        digest[RefundEngineCase.__tablename__] = _fingerprint([tuple(case) for case in cases])
-    return digest
-
-
-def _fingerprint(rows: list[tuple[object, ...]]) -> tuple[int, str]:
-    encoded = sorted(json.dumps(row, sort_keys=True, default=str) for row in rows)
-    return len(encoded), hashlib.sha256("\n".join(encoded).encode()).hexdigest()[:16]
+async def synced_data_digest(runtime: Runtime, user_id: str) -> dict[str, Any]:
+    """Counts and hashes of the user's Amazon tables and cases (see `tests/sync/ledger.py`):
+    equal for two users synced from the same sandbox seller exactly when they stored the same
+    rows and built the same cases."""
+    return await fingerprint(runtime, user_id, AMAZON_TABLES)
 
 
 async def sync_jobs(runtime: Runtime, users: Sequence[str]) -> list[SyncJob]:

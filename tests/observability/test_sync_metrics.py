@@ -22,7 +22,7 @@ from opside_hub.providers.stripe.client import StripeClient
 from opside_hub.runtime import Runtime
 from opside_hub.vault.exceptions import ReauthorizationRequired
 from opside_hub.vault.service import get_access_token
-from tests.conftest import LiveServer, serve_live
+from tests.conftest import QUICK_SANDBOX, LiveServer, serve_live
 from tests.integrations.conftest import Seller
 from tests.observability.helpers import Scrape, json_logs, scrape
 
@@ -52,9 +52,7 @@ async def live(database_url: str, redis_url: str) -> AsyncIterator[LiveServer]:
     async with serve_live(
         database_url,
         redis_url,
-        run_worker_in_api=True,
-        sandbox_report_delay_seconds=0.0,
-        sandbox_rate_scale=0.0,
+        **QUICK_SANDBOX,
     ) as server:
         yield server
 

@@ -10,10 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx2
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import create_async_engine
 
-from opside_hub.db.base import Base
 from opside_hub.runtime import Runtime
 from opside_hub.worker import build_worker, stop_worker
 from tests.conftest import LiveServer, serve_live
@@ -184,16 +181,3 @@ def tenant_for(live: LiveServer, http: httpx2.AsyncClient, user_id: str, tag: st
         stripe=f"{tag.lower()}@pay.example",
     )
     return Tenant(seller=Seller(user_id=user_id, http=http, live=live), accounts=accounts)
-
-
-async def truncate_all(database_url: str) -> None:
-    """What the harness's `_clean_tables` does after each test, for suites sharing one dataset."""
-    engine = create_async_engine(database_url)
-    async with engine.begin() as connection:
-        if connection.dialect.name == "postgresql":
-            names = ", ".join(table.name for table in Base.metadata.sorted_tables)
-            await connection.execute(text(f"TRUNCATE {names} CASCADE"))
-        else:
-            for table in reversed(Base.metadata.sorted_tables):
-                await connection.execute(table.delete())
-    await engine.dispose()

@@ -45,7 +45,7 @@ from opside_hub.db.base import Base
 from opside_hub.db.models import McdeDocument
 from opside_hub.realtime.service import publish
 from opside_hub.runtime import Runtime
-from tests.conftest import LiveServer
+from tests.conftest import LiveServer, truncate_all
 from tests.realtime.conftest import HANG_GUARD_S, next_event, user_socket, ws_url
 from tests.sandbox.helpers import query_of
 from tests.security.helpers import (
@@ -55,7 +55,6 @@ from tests.security.helpers import (
     serve_without_schedules,
     start_sync,
     tenant_for,
-    truncate_all,
     wait_for_sync,
 )
 

@@ -21,7 +21,7 @@ from opside_hub.db.models import (
     SyncEvent,
 )
 from opside_hub.runtime import Runtime
-from tests.conftest import LiveServer, serve_live
+from tests.conftest import QUICK_SANDBOX, LiveServer, serve_live
 from tests.integrations.conftest import Seller
 
 RAW_TABLES = (AmazonReimbursement, AmazonLedgerEvent, AmazonFinancialEvent, AmazonInventory)
@@ -32,9 +32,7 @@ async def live(database_url: str, redis_url: str) -> AsyncIterator[LiveServer]:
     async with serve_live(
         database_url,
         redis_url,
-        run_worker_in_api=True,
-        sandbox_report_delay_seconds=0.0,
-        sandbox_rate_scale=0.0,
+        **QUICK_SANDBOX,
     ) as server:
         yield server
 

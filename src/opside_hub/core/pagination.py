@@ -43,7 +43,7 @@ def decode_cursor(cursor: str) -> tuple[Any, ...]:
     return tuple(values)
 
 
-def page_params(
+async def page_params(  # async: no thread-pool hop (see api/deps.py)
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Items per page")] = DEFAULT_LIMIT,
     cursor: Annotated[
         str | None, Query(max_length=512, description="`meta.nextCursor` of the previous page")

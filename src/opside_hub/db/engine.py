@@ -32,9 +32,14 @@ def _sqlite_engine(url: str, echo: bool) -> AsyncEngine:
     database = make_url(url).database
     if database and database != ":memory:":
         Path(database).parent.mkdir(parents=True, exist_ok=True)
-    # One connection per checkout: SQLite serializes writers anyway, and WAL lets readers run
-    # beside the writer; busy_timeout makes a second writer wait instead of failing.
-    engine = create_async_engine(url, echo=echo, poolclass=NullPool)
+    # A small pool: an aiosqlite connection is a thread and a file open, too dear per request.
+    # SQLite serializes writers anyway, and WAL lets readers run beside the writer;
+    # busy_timeout makes a second writer wait instead of failing. An in-memory database lives
+    # and dies with its connection, so it gets one per checkout.
+    if not database or database == ":memory:":
+        engine = create_async_engine(url, echo=echo, poolclass=NullPool)
+    else:
+        engine = create_async_engine(url, echo=echo, pool_size=5, max_overflow=10)
     event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
     return engine
 
