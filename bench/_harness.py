@@ -209,14 +209,14 @@ async def app_process(
     )
     try:
         if command == "serve":
-            await _wait_healthy(url, server)
+            await wait_healthy(url, server)
         yield server
     finally:
         server.terminate()
         await asyncio.to_thread(server.wait, 30)
 
 
-async def _wait_healthy(url: str, server: subprocess.Popen[bytes]) -> None:
+async def wait_healthy(url: str, server: subprocess.Popen[bytes]) -> None:
     async with httpx2.AsyncClient(trust_env=False) as http:
         for _ in range(300):
             if server.poll() is not None:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -24,8 +23,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import httpx2
-from _harness import backend, bench_settings, connect_amazon
+from _harness import backend, bench_settings, connect_amazon, free_port, wait_healthy
 from ingest import PeakRss, rss_mb
 from sqlalchemy import func, select
 
@@ -48,32 +46,11 @@ USER = "big-seller"
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-async def _wait_healthy(url: str, server: subprocess.Popen[bytes]) -> None:
-    async with httpx2.AsyncClient() as http:
-        for _ in range(300):
-            if server.poll() is not None:
-                raise RuntimeError("the app process exited")
-            try:
-                if (await http.get(f"{url}/health")).status_code == 200:
-                    return
-            except httpx2.TransportError:
-                pass
-            await asyncio.sleep(0.2)
-    raise RuntimeError("the app did not become healthy")
-
-
 async def main(args: argparse.Namespace) -> None:
     async with backend() as chosen:
         namespace = f"bench-{uuid.uuid4().hex[:8]}"
         key = generate_key()
-        port = _free_port()
+        port = free_port()
         url = f"http://127.0.0.1:{port}"
         settings = bench_settings(
             chosen, namespace, encryption_key=key, public_url=url, provider_mode="sandbox"
@@ -105,7 +82,7 @@ async def main(args: argparse.Namespace) -> None:
             cwd=ROOT,
         )
         try:
-            await _wait_healthy(url, server)
+            await wait_healthy(url, server)
             await connect_amazon(url, settings, USER, "Big Goods")
             runtime = await Runtime.start(settings)
             try:

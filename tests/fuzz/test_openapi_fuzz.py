@@ -64,7 +64,6 @@ ApiOperation = APIOperation[Any, Any, Any, Any]
 DOCUMENT = api_document()
 OPERATIONS = operations(DOCUMENT)
 USER_ID = "fuzz-seller"
-FINISHED = ("completed", "failed", "cancelled")
 # Cases per operation and pass (the coverage phase's deterministic cases come on top).
 MAX_EXAMPLES = 25
 
@@ -168,13 +167,7 @@ def _schema(document: dict[str, Any], token: str) -> BaseSchema:
 
 
 async def _ids_after_first_sync(seller: Seller) -> dict[str, str]:
-    async with asyncio.timeout(120):
-        while True:
-            history = (await seller.http.get("/api/sync/history", headers=seller.auth)).json()
-            if history["data"] and history["data"][0]["status"] in FINISHED:
-                break
-            await asyncio.sleep(0.2)
-    sync = history["data"][0]
+    sync = await seller.first_sync()
     assert sync["status"] == "completed", sync
     case = await _linked_case(seller, await _first_item(seller, "/api/cases"))
     transaction = await _first_item(seller, "/api/stripe/transactions")

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import httpx2
 import pytest
@@ -61,6 +63,17 @@ class Seller:
         assert response.status_code == 200, response.text
         data: dict[str, object] = response.json()["data"]
         return data
+
+    async def first_sync(self) -> dict[str, Any]:
+        """Connecting Amazon starts a sync by itself (trigger `oauth`): wait for it to end."""
+        async with asyncio.timeout(180):
+            while True:
+                history = await self.http.get("/api/sync/history", headers=self.auth)
+                items = history.json()["data"]
+                if items and items[0]["status"] in ("completed", "failed", "cancelled"):
+                    item: dict[str, Any] = items[0]
+                    return item
+                await asyncio.sleep(0.2)
 
     async def integrations(self) -> dict[str, dict[str, object]]:
         response = await self.http.get("/api/integrations", headers=self.auth)

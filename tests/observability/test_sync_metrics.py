@@ -3,9 +3,7 @@ alerts are built on (runs by status, step durations, rows, provider calls, refre
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
-from typing import Any
 
 import httpx2
 import pytest
@@ -65,17 +63,6 @@ class Delta:
         return self.after.total(name, **labels) - self.before.total(name, **labels)
 
 
-async def _wait_for_first_sync(seller: Seller) -> dict[str, Any]:
-    async with asyncio.timeout(180):
-        while True:
-            history = await seller.http.get("/api/sync/history", headers=seller.auth)
-            items = history.json()["data"]
-            if items and items[0]["status"] in ("completed", "failed", "cancelled"):
-                item: dict[str, Any] = items[0]
-                return item
-            await asyncio.sleep(0.2)
-
-
 async def _rows(runtime: Runtime, user_id: str) -> dict[str, int]:
     async with runtime.sessions() as session:
         return {
@@ -95,7 +82,7 @@ async def test_a_sandbox_sync_is_counted_and_its_logs_carry_its_ids(live: LiveSe
         before = await scrape(http)
         with json_logs() as logs:
             connected = await seller.connect("amazon")  # starts the first sync by itself
-            sync = await _wait_for_first_sync(seller)
+            sync = await seller.first_sync()
         await get_access_token(runtime, seller.user_id, "amazon", force=True)
         revoked = await http.post(
             "/sandbox/_admin/amazon/revoke", json={"subject": connected["accountId"]}

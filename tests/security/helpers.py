@@ -118,18 +118,6 @@ async def wait_for_sync(seller: Seller, sync_id: str) -> dict[str, Any]:
             await asyncio.sleep(0.1)
 
 
-async def wait_for_first_sync(seller: Seller) -> dict[str, Any]:
-    """Connecting Amazon queues a first sync by itself: wait until it has ended."""
-    async with asyncio.timeout(SYNC_GUARD_S):
-        while True:
-            response = await seller.http.get("/api/sync/history", headers=seller.auth)
-            items = response.json()["data"]
-            if items and items[0]["status"] in FINISHED:
-                item: dict[str, Any] = items[0]
-                return item
-            await asyncio.sleep(0.1)
-
-
 async def start_sync(seller: Seller, providers: list[str] | None = None) -> str:
     body = {"providers": providers} if providers else {}
     started = await seller.http.post("/api/sync/start", headers=seller.auth, json=body)
@@ -143,7 +131,7 @@ async def populate(tenant: Tenant) -> Tenant:
     document for one of its SKUs, and a full sync of all three providers."""
     seller = tenant.seller
     await connect(seller, "amazon", tenant.accounts.amazon)
-    first = await wait_for_first_sync(seller)
+    first = await seller.first_sync()
     assert first["status"] == "completed", first
     tenant.sync_ids.append(first["syncId"])
     for provider in ("gmail", "stripe"):

@@ -70,7 +70,6 @@ from tests.security.helpers import (
     callback_url,
     serve_without_schedules,
     start_sync,
-    wait_for_first_sync,
     wait_for_sync,
 )
 
@@ -261,7 +260,7 @@ async def seller_life(live: LiveServer, seller: Seller, collected: Collected) ->
         connected = await seller.callback(url)
         assert connected.status_code == 200, connected.text
         if provider == "amazon":
-            assert (await wait_for_first_sync(seller))["status"] == "completed"
+            assert (await seller.first_sync())["status"] == "completed"
 
     token = seller.auth["Authorization"].removeprefix("Bearer ")
     collected.add(token)

@@ -69,18 +69,6 @@ async def _run(seller: Seller) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     return status.json()["data"], events
 
 
-async def _first_sync(seller: Seller) -> dict[str, Any]:
-    """Connecting Amazon starts a sync by itself (trigger `oauth`): wait for it to end."""
-    async with asyncio.timeout(180):
-        while True:
-            history = await seller.http.get("/api/sync/history", headers=seller.auth)
-            items = history.json()["data"]
-            if items and items[0]["status"] in ("completed", "failed", "cancelled"):
-                item: dict[str, Any] = items[0]
-                return item
-            await asyncio.sleep(0.2)
-
-
 async def _case_audit_events(runtime: Runtime) -> int:
     async with runtime.sessions() as session:
         return (
@@ -95,7 +83,7 @@ async def test_a_full_sync_fills_the_ledger_and_a_second_changes_nothing(live: L
     async with httpx2.AsyncClient(base_url=live.url) as http:
         seller = Seller(user_id="e2e-seller", http=http, live=live)
         await seller.connect("amazon")
-        first = await _first_sync(seller)
+        first = await seller.first_sync()
         after_first = await _counts(runtime)
         audits_after_first = await _case_audit_events(runtime)
         cases = await http.get("/api/cases", headers=seller.auth, params={"limit": 500})
