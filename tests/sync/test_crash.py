@@ -35,7 +35,7 @@ from opside_hub.sync.service import start_sync
 from opside_hub.sync.steps import STEPS
 from tests.conftest import LiveServer, serve_live
 from tests.integrations.conftest import Seller
-from tests.sync.ledger import duplicates, fingerprint
+from tests.sync.ledger import duplicates, fingerprint, within_one_clock_hour
 
 pytestmark = pytest.mark.slow
 STALE_SECONDS = 2.0
@@ -46,6 +46,7 @@ KILLS = 5
 KILL_PERCENTS = range(2, 92)
 MAX_KILL_DELAY_S = 0.4
 RUN_DEADLINE_S = 150
+HOUR_MARGIN_S = 240  # the killed run and the clean one (see `within_one_clock_hour`)
 
 
 @pytest.fixture
@@ -151,6 +152,7 @@ async def test_sigkilled_workers_leave_the_same_ledger_as_a_clean_run(live: Live
     runtime: Runtime = live.app.state.runtime
     points = _kill_points(CRASH_SEED)
     print(f"\nCRASH_SEED={CRASH_SEED}: kill at (percent, delay s) {points}")
+    await within_one_clock_hour(HOUR_MARGIN_S)
     kills: list[tuple[int, int]] = []  # (attempt, percent) at each kill
     async with httpx2.AsyncClient(base_url=live.url) as http:
         await _connect(live, http, "crash-seller")

@@ -238,7 +238,7 @@ async def sync_financial_events(
         start = (
             posted_before - FINANCE_OVERLAP
             if posted_before
-            else now - timedelta(days=runtime.settings.amazon.backfill_days)
+            else _hour_floor(now - timedelta(days=runtime.settings.amazon.backfill_days))
         )
         windows = report_windows(start, end, FINANCE_WINDOW)
     next_token: str | None = pending.get("nextToken")

@@ -146,7 +146,9 @@ def _since(runtime: Runtime, synced_to: int | None) -> int:
     if synced_to is not None:
         return synced_to - int(OVERLAP.total_seconds())
     backfill = timedelta(days=runtime.settings.amazon.backfill_days)
-    return int((utcnow() - backfill).timestamp())
+    # From a whole day, like Amazon's reports: first syncs run the same day ask the same span.
+    start = (utcnow() - backfill).replace(hour=0, minute=0, second=0, microsecond=0)
+    return int(start.timestamp())
 
 
 def _covered(walk: dict[str, Any], oldest_seen: int) -> float:
