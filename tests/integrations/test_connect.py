@@ -205,6 +205,13 @@ async def test_another_user_can_neither_see_nor_use_a_connection(
     )
     assert stolen.status_code == 400
     assert stolen.json()["error"]["code"] == "state_unknown"
+    # Even on the wrong provider, another user's state is just unknown: nothing confirms it.
+    amazon_state = query_of((await seller.start("amazon"))["authUrl"])["state"]
+    crossed = await other.http.post(
+        "/api/gmail/connect", headers=other.auth, json={"code": "x", "state": amazon_state}
+    )
+    assert crossed.status_code == 400
+    assert crossed.json()["error"]["code"] == "state_unknown"
     removed = await other.http.delete("/api/stripe/disconnect", headers=other.auth)
     assert removed.json()["data"]["disconnected"] is False
     assert (await seller.integrations())["stripe"]["connected"] is True
