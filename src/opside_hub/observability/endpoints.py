@@ -23,7 +23,6 @@ from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 from opside_hub.api.deps import RuntimeDep
 from opside_hub.config import MetricsSettings, Settings
 from opside_hub.core.exceptions import Unauthorized
-from opside_hub.core.ratelimit import client_ip, parse_networks
 from opside_hub.observability.collectors import refresh_scrape_gauges
 
 router = APIRouter(include_in_schema=False)
@@ -47,7 +46,7 @@ def authorize_scrape(request: Request, settings: Settings) -> None:
         if not _bearer_matches(request.headers.get("authorization", ""), token):
             raise Unauthorized("A valid metrics token is required.", code="invalid_metrics_token")
         return
-    if settings.is_production and not _direct_loopback_client(request, settings):
+    if settings.is_production and not _direct_loopback_client(request):
         raise HTTPException(status_code=404)
 
 
@@ -58,10 +57,11 @@ def _bearer_matches(header: str, token: str) -> bool:
     return scheme.lower() == "bearer" and same
 
 
-def _direct_loopback_client(request: Request, settings: Settings) -> bool:
+def _direct_loopback_client(request: Request) -> bool:
+    # With no forwarding header, the TCP peer is the client, whoever the trusted proxies are.
     if any(name in FORWARDING_HEADERS for name, _ in request.scope.get("headers", [])):
         return False
-    host = client_ip(request.scope, parse_networks(settings.trusted_proxies))
+    host = request.client.host if request.client else ""
     try:
         address = ipaddress.ip_address(host)
     except ValueError:

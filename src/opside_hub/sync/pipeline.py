@@ -209,18 +209,18 @@ async def _run_step(run: _Run, step: Step) -> None:
         )
 
     started = time.monotonic()
+    outcome = "failed"
     try:
         counts = await step.run(StepContext(run.runtime, run.job_id, run.user_id, report, cases))
+        outcome = "completed"
     except SyncCancelled:
-        observe_step(step.name, "cancelled", time.monotonic() - started)
+        outcome = "cancelled"
         raise
     except asyncio.CancelledError:  # the worker is shutting down; the run will resume
-        observe_step(step.name, "interrupted", time.monotonic() - started)
+        outcome = "interrupted"
         raise
-    except Exception:
-        observe_step(step.name, "failed", time.monotonic() - started)
-        raise
-    observe_step(step.name, "completed", time.monotonic() - started)
+    finally:
+        observe_step(step.name, outcome, time.monotonic() - started)
     run.done.append(step.name)
     await _write(
         run,
